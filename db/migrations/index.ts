@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely/migration'
+import * as m0001 from './0001_initial.ts'
+
+/** Listed by hand, not read from a folder, so a bundled binary carries every migration. */
+export const migrations: Record<string, Migration> = {
+  '0001_initial': m0001,
+}

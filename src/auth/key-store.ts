@@ -1,0 +1,137 @@
+import { calculateJwkThumbprint, type JWK } from 'jose'
+import type { Clock } from '../clock.ts'
+import type { Db } from '../store/connect.ts'
+import { insertSignerIfNone, listLiveKeys, type StoredKey } from '../store/signing-keys.ts'
+import { base64url, fromBase64url } from './secrets.ts'
+
+export interface PublicJwk extends JWK {
+  kty: 'OKP'
+  crv: 'Ed25519'
+  x: string
+  kid: string
+  alg: 'EdDSA'
+  use: 'sig'
+}
+
+export interface Signer {
+  kid: string
+  privateKey: CryptoKey
+}
+
+/**
+ * Ed25519 signing keys, kept in the database so every instance signs and verifies with the same
+ * ones. This process only caches them: the cache is re-read after `reloadSeconds`, and at once
+ * (at most every few seconds) when a token names a kid it has not seen, so a key another
+ * instance rotated in is picked up without a restart.
+ */
+export interface KeyStore {
+  signer(): Promise<Signer>
+  /** The public key for `kid`, or undefined when no live key has that id. */
+  publicKey(kid: string): Promise<CryptoKey | undefined>
+  /** Every public key that may have signed a live token, for /.well-known/jwks.json. */
+  jwks(): Promise<{ keys: PublicJwk[] }>
+}
+
+interface LoadedKey {
+  jwk: PublicJwk
+  publicKey: CryptoKey
+  stored: StoredKey
+  privateKey?: Promise<CryptoKey>
+}
+
+export interface KeyStoreOptions {
+  db: Db
+  clock: Clock
+  keyEncryptionKey: CryptoKey
+  /** The longest a token lives: a retired key stays published this long. */
+  maxTokenLifetimeSeconds: number
+  reloadSeconds?: number
+}
+
+const ED25519 = { name: 'Ed25519' } as const
+const UNKNOWN_KID_RELOAD_MS = 5000
+
+export async function createKeyStore(opts: KeyStoreOptions): Promise<KeyStore> {
+  const { db, clock, keyEncryptionKey } = opts
+  const reloadMs = (opts.reloadSeconds ?? 60) * 1000
+  let keys = new Map<string, LoadedKey>()
+  let loadedAt = 0
+
+  async function load(): Promise<void> {
+    const stored = await listLiveKeys(db, clock.now(), opts.maxTokenLifetimeSeconds)
+    const next = new Map<string, LoadedKey>()
+    for (const s of stored) {
+      const known = keys.get(s.kid)
+      if (known) {
+        next.set(s.kid, { ...known, stored: s })
+        continue
+      }
+      const jwk = JSON.parse(s.publicJwk) as PublicJwk
+      next.set(s.kid, { jwk, stored: s, publicKey: await crypto.subtle.importKey('jwk', jwk, ED25519, true, ['verify']) })
+    }
+    keys = next
+    loadedAt = clock.now().getTime()
+  }
+
+  async function fresh(): Promise<Map<string, LoadedKey>> {
+    if (clock.now().getTime() - loadedAt >= reloadMs) await load()
+    return keys
+  }
+
+  function currentSigner(map: Map<string, LoadedKey>): LoadedKey | undefined {
+    for (const k of map.values()) if (k.stored.activatedAt && !k.stored.retiredAt) return k
+    return undefined
+  }
+
+  await load()
+  if (!currentSigner(keys)) {
+    await insertSignerIfNone(db, await generateKey(keyEncryptionKey, clock.now()))
+    await load()
+  }
+
+  return {
+    async signer() {
+      const k = currentSigner(await fresh()) ?? currentSigner((await load(), keys))
+      if (!k) throw new Error('no signing key is active')
+      k.privateKey ??= decryptPrivateKey(keyEncryptionKey, k.stored.privateKeyEnc)
+      return { kid: k.stored.kid, privateKey: await k.privateKey }
+    },
+    async publicKey(kid) {
+      const hit = (await fresh()).get(kid)
+      if (hit) return hit.publicKey
+      if (clock.now().getTime() - loadedAt < UNKNOWN_KID_RELOAD_MS) return undefined
+      await load()
+      return keys.get(kid)?.publicKey
+    },
+    async jwks() {
+      return { keys: [...(await fresh()).values()].map((k) => k.jwk) }
+    },
+  }
+}
+
+async function generateKey(kek: CryptoKey, now: Date) {
+  const pair = (await crypto.subtle.generateKey(ED25519, true, ['sign', 'verify'])) as CryptoKeyPair
+  const raw = (await crypto.subtle.exportKey('jwk', pair.publicKey)) as JWK
+  const kid = await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: raw.x! })
+  const publicJwk: PublicJwk = { kty: 'OKP', crv: 'Ed25519', x: raw.x!, kid, alg: 'EdDSA', use: 'sig' }
+  const pkcs8 = await crypto.subtle.exportKey('pkcs8', pair.privateKey)
+  return { kid, publicJwk: JSON.stringify(publicJwk), privateKeyEnc: await encrypt(kek, pkcs8, kid), now }
+}
+
+// The kid is bound in as additional data, so an encrypted key can't be swapped onto another row.
+async function encrypt(kek: CryptoKey, plain: ArrayBuffer, kid: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12))
+  const sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: new TextEncoder().encode(kid) }, kek, plain)
+  return `v1.${kid}.${base64url(iv)}.${base64url(sealed)}`
+}
+
+async function decryptPrivateKey(kek: CryptoKey, sealed: string): Promise<CryptoKey> {
+  const [version, kid, iv, data] = sealed.split('.')
+  if (version !== 'v1' || !kid || !iv || !data) throw new Error('stored signing key has an unknown format')
+  const pkcs8 = await crypto.subtle
+    .decrypt({ name: 'AES-GCM', iv: fromBase64url(iv), additionalData: new TextEncoder().encode(kid) }, kek, fromBase64url(data))
+    .catch(() => {
+      throw new Error('cannot decrypt the stored signing key: SERVER_SECRET differs from the one it was stored with')
+    })
+  return crypto.subtle.importKey('pkcs8', pkcs8, ED25519, false, ['sign'])
+}

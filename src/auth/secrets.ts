@@ -1,0 +1,53 @@
+/**
+ * Keys derived from the one server secret with HKDF, each for a single purpose, so a leak or
+ * misuse of one never weakens another.
+ */
+export interface Secrets {
+  /** HMAC-SHA256 key for one-time codes. */
+  otpKey: CryptoKey
+  /** AES-GCM key for signing keys stored in the database. */
+  keyEncryptionKey: CryptoKey
+}
+
+const encoder = new TextEncoder()
+
+export async function deriveSecrets(serverSecret: string): Promise<Secrets> {
+  const master = await crypto.subtle.importKey('raw', encoder.encode(serverSecret), 'HKDF', false, ['deriveKey'])
+  const derive = (info: string, algorithm: HmacImportParams | AesKeyAlgorithm, usages: KeyUsage[]) =>
+    crypto.subtle.deriveKey(
+      { name: 'HKDF', hash: 'SHA-256', salt: encoder.encode('nomisafe-auth'), info: encoder.encode(info) },
+      master,
+      algorithm,
+      false,
+      usages,
+    )
+  const [otpKey, keyEncryptionKey] = await Promise.all([
+    derive('otp-code-hmac', { name: 'HMAC', hash: 'SHA-256', length: 256 }, ['sign']),
+    derive('signing-key-encryption', { name: 'AES-GCM', length: 256 }, ['encrypt', 'decrypt']),
+  ])
+  return { otpKey, keyEncryptionKey }
+}
+
+export function base64url(bytes: ArrayBuffer | Uint8Array): string {
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)
+  let s = ''
+  for (const b of view) s += String.fromCharCode(b)
+  return btoa(s).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')
+}
+
+export function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
+  const s = atob(text.replaceAll('-', '+').replaceAll('_', '/'))
+  const out = new Uint8Array(s.length)
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i)
+  return out
+}
+
+/** A random secret for deployments that did not set SERVER_SECRET (kept in the database). */
+export function randomSecret(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)))
+}
+
+/** SHA-256 of a token id, for looking tokens up without storing them in the clear. */
+export async function sha256(text: string): Promise<string> {
+  return base64url(await crypto.subtle.digest('SHA-256', encoder.encode(text)))
+}

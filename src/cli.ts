@@ -1,0 +1,101 @@
+import { createApp } from './app.ts'
+import { buildDeps, type Platform } from './build-deps.ts'
+import { systemClock } from './clock.ts'
+import { ConfigError, loadConfig, type Config, type Env } from './config.ts'
+import { createLogger, type Logger } from './log.ts'
+import { connectDatabase } from './store/connect.ts'
+import { migrateToLatest } from './store/migrate.ts'
+
+/** What a runtime entrypoint hands the CLI: the only runtime-specific parts. */
+export interface Runtime extends Platform {
+  argv: string[]
+  env: Env
+  /** Starts serving `fetch`; resolves once listening. */
+  serve(fetch: (req: Request) => Response | Promise<Response>, port: number, host: string): Promise<Server>
+  /** Calls `handler` once on SIGTERM or SIGINT. */
+  onShutdownSignal(handler: () => void): void
+  stdout(line: string): void
+  stderr(line: string): void
+}
+
+export interface Server {
+  /** Stops accepting and resolves when the requests in flight have finished (or were cut off). */
+  close(): Promise<void>
+}
+
+const SHUTDOWN_GRACE_MS = 10_000
+
+const USAGE = `Usage: nomisafe [command]
+
+Commands:
+  serve     Run the HTTP service (the default). Applies pending migrations unless MIGRATE_ON_START=false.
+  migrate   Apply pending database migrations and exit.
+  help      Show this help.
+
+Settings come from the environment; see the README and .env.example.`
+
+/** Runs one CLI command; resolves with the process exit code. */
+export async function main(rt: Runtime): Promise<number> {
+  const [command = 'serve', ...rest] = rt.argv
+  if (command === 'help' || command === '--help' || command === '-h' || rest.includes('--help')) {
+    rt.stdout(USAGE)
+    return 0
+  }
+  let config: Config
+  try {
+    config = loadConfig(rt.env)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      rt.stderr(`configuration error: ${err.message}`)
+      return 1
+    }
+    throw err
+  }
+  const log = createLogger(config.logLevel, (line, level) => (level === 'error' || level === 'warn' ? rt.stderr(line) : rt.stdout(line)))
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(rt, config, log)
+      case 'migrate':
+        return await migrate(rt, config)
+      default:
+        rt.stderr(`unknown command "${command}"\n\n${USAGE}`)
+        return 2
+    }
+  } catch (err) {
+    rt.stderr(`${command} failed: ${describe(err)}`)
+    return 1
+  }
+}
+
+async function serve(rt: Runtime, config: Config, log: Logger): Promise<number> {
+  const built = await buildDeps(config, rt, log, systemClock)
+  const app = createApp(built.deps)
+  const server = await rt.serve(app.fetch, config.port, config.host)
+  log.info('listening', { url: `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}` })
+  await new Promise<void>((resolve) => rt.onShutdownSignal(resolve))
+  log.info('shutting down')
+  built.stopAccepting()
+  await Promise.race([server.close(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS))])
+  await built.close()
+  log.info('stopped')
+  return 0
+}
+
+async function migrate(rt: Runtime, config: Config): Promise<number> {
+  const conn = await connectDatabase(config.database, rt.openEmbedded)
+  try {
+    const applied = await migrateToLatest(conn.db)
+    rt.stdout(applied.length === 0 ? 'database is up to date' : `applied ${applied.length} migration(s): ${applied.join(', ')}`)
+    return 0
+  } finally {
+    await conn.close()
+  }
+}
+
+/** One line, with the underlying cause (a connection refused, say), never a stack trace. */
+function describe(err: unknown): string {
+  const parts: string[] = []
+  for (let e: unknown = err; e instanceof Error && parts.length < 3; e = e.cause) parts.push(e.message)
+  return parts.join(': ') || String(err)
+}

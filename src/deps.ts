@@ -1,0 +1,20 @@
+import type { Clock } from './clock.ts'
+import type { Config } from './config.ts'
+import type { KeyStore } from './auth/key-store.ts'
+import type { Secrets } from './auth/secrets.ts'
+import type { Logger } from './log.ts'
+import type { SmsProvider } from './sms/provider.ts'
+import type { Db } from './store/connect.ts'
+
+/** Everything the core uses, handed in: the app itself reaches for nothing global. */
+export interface Deps {
+  config: Config
+  db: Db
+  sms: SmsProvider
+  log: Logger
+  clock: Clock
+  keys: KeyStore
+  secrets: Secrets
+  /** False while the process shuts down, so load balancers stop sending before it goes. */
+  accepting: () => boolean
+}

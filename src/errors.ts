@@ -1,0 +1,81 @@
+import type { Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { Logger } from './log.ts'
+
+/** Every error code the API names (API.md), with its status and a sentence a person can read. */
+const CODES = {
+  invalid_request: [400, 'Invalid request', 'The request body is not valid.'],
+  invalid_phone_number: [400, 'Invalid phone number', 'The phone number is not a valid, dialable number.'],
+  phone_number_opted_out: [400, 'Phone number opted out', 'This number has opted out of text messages from us.'],
+  phone_number_not_allowed: [400, 'Phone number not allowed', 'Sign-in is not available for numbers in that country.'],
+  invalid_otp: [400, 'Invalid code', 'The code is wrong, expired or already used.'],
+  invalid_token: [401, 'Invalid token', 'The token is missing, invalid or expired.'],
+  account_disabled: [403, 'Account disabled', 'This account is disabled.'],
+  not_found: [404, 'Not found', 'There is nothing at this path.'],
+  method_not_allowed: [405, 'Method not allowed', 'This path does not accept that method.'],
+  rate_limited: [429, 'Too many requests', 'Too many requests. Try again later.'],
+  too_many_attempts: [429, 'Too many attempts', 'Too many attempts. Request a new code later.'],
+  sms_delivery_failed: [502, 'SMS delivery failed', 'The code could not be sent. Try again later.'],
+  service_unavailable: [503, 'Service unavailable', 'The service is temporarily unavailable. Try again later.'],
+  internal_error: [500, 'Internal error', 'Something went wrong on our side.'],
+} as const satisfies Record<string, readonly [number, string, string]>
+
+export type ErrorCode = keyof typeof CODES
+
+export interface InvalidParam {
+  name: string
+  reason: string
+}
+
+export interface ProblemExtra {
+  detail?: string
+  /** Overrides the code's usual status (sms_delivery_failed: 503 when unreachable; a too-large body: 413). */
+  status?: 413 | 502 | 503
+  retryAfterSeconds?: number
+  invalidParams?: InvalidParam[]
+}
+
+/** The one error type of the domain. `cause` is logged with the request id and never sent. */
+export class AppError extends Error {
+  readonly code: ErrorCode
+  readonly extra: ProblemExtra
+  constructor(code: ErrorCode, extra: ProblemExtra = {}, options?: ErrorOptions) {
+    super(extra.detail ?? CODES[code][2], options)
+    this.name = 'AppError'
+    this.code = code
+    this.extra = extra
+  }
+  get status(): number {
+    return this.extra.status ?? CODES[this.code][0]
+  }
+}
+
+/** The only place an error becomes an HTTP answer (RFC 9457 problem+json). */
+export function toProblem(err: unknown, c: Context, log: Logger): Response {
+  const appErr = err instanceof AppError ? err : new AppError('internal_error', {}, { cause: err })
+  const { code, extra } = appErr
+  const status = appErr.status
+  const requestId = c.get('requestId' as never) as string | undefined
+  if (status >= 500) {
+    const cause = appErr.cause
+    log.error('request failed', {
+      request_id: requestId,
+      code,
+      status,
+      error: cause instanceof Error ? `${cause.name}: ${cause.message}` : cause === undefined ? undefined : String(cause),
+      stack: cause instanceof Error && code === 'internal_error' ? cause.stack : undefined,
+    })
+  }
+  const body: Record<string, unknown> = {
+    type: `https://nomisafe.dev/problems/${code.replaceAll('_', '-')}`,
+    title: CODES[code][1],
+    status,
+    detail: appErr.message,
+    code,
+  }
+  if (extra.invalidParams) body.invalid_params = extra.invalidParams
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json' }
+  if (extra.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(extra.retryAfterSeconds)))
+  if (code === 'invalid_token') headers['www-authenticate'] = 'Bearer realm="nomisafe", error="invalid_token"'
+  return c.body(JSON.stringify(body), status as ContentfulStatusCode, headers)
+}

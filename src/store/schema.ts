@@ -1,0 +1,61 @@
+import type { ColumnType } from 'kysely'
+
+/** Timestamps are written as Date (from the injected clock) and read back as Date. */
+type Timestamp = ColumnType<Date, Date, Date>
+type NullableTimestamp = ColumnType<Date | null, Date | null | undefined, Date | null>
+
+export interface UsersTable {
+  /** bigint from an identity sequence: never reused. Read as a string by the driver. */
+  id: ColumnType<string, string | number | undefined, never>
+  phone_number: string
+  created_at: Timestamp
+  last_login_at: NullableTimestamp
+  disabled_at: NullableTimestamp
+}
+
+/** One row per number: its newest code. A new code overwrites the row, killing the older one. */
+export interface OtpCodesTable {
+  phone_number: string
+  code_hash: string
+  created_at: Timestamp
+  expires_at: Timestamp
+  attempts: ColumnType<number, number | undefined, number>
+  used_at: NullableTimestamp
+}
+
+/** One row per sign-in. The refresh token is known only by the hash of its jti. */
+export interface SessionsTable {
+  id: string
+  user_id: ColumnType<string, string | number, never>
+  refresh_jti_hash: string
+  created_at: Timestamp
+  refreshed_at: NullableTimestamp
+  expires_at: Timestamp
+  revoked_at: NullableTimestamp
+}
+
+export interface SigningKeysTable {
+  kid: string
+  /** The public JWK, as JSON text. */
+  public_jwk: string
+  /** The private key's PKCS#8 bytes, AES-GCM encrypted with a key derived from the server secret. */
+  private_key_enc: string
+  created_at: Timestamp
+  /** When it became the signer; null while only published ahead of use. */
+  activated_at: NullableTimestamp
+  /** When another key replaced it as the signer; it stays published until every token it signed expired. */
+  retired_at: NullableTimestamp
+}
+
+export interface SettingsTable {
+  name: string
+  value: string
+}
+
+export interface Database {
+  users: UsersTable
+  otp_codes: OtpCodesTable
+  sessions: SessionsTable
+  signing_keys: SigningKeysTable
+  settings: SettingsTable
+}

@@ -1,0 +1,36 @@
+import type { Db } from './connect.ts'
+
+export interface StoredKey {
+  kid: string
+  publicJwk: string
+  privateKeyEnc: string
+  activatedAt: Date | null
+  retiredAt: Date | null
+}
+
+/** Keys that may have signed a token still alive at `now`: the signer, and those retired within `lifetimeSeconds`. */
+export async function listLiveKeys(db: Db, now: Date, lifetimeSeconds: number): Promise<StoredKey[]> {
+  const since = new Date(now.getTime() - lifetimeSeconds * 1000)
+  const rows = await db
+    .selectFrom('signing_keys')
+    .selectAll()
+    .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', since)]))
+    .orderBy('created_at', 'desc')
+    .execute()
+  return rows.map((r) => ({
+    kid: r.kid,
+    publicJwk: r.public_jwk,
+    privateKeyEnc: r.private_key_enc,
+    activatedAt: r.activated_at,
+    retiredAt: r.retired_at,
+  }))
+}
+
+/** Adds a signer unless another instance already did (a unique index allows one). */
+export async function insertSignerIfNone(db: Db, key: { kid: string; publicJwk: string; privateKeyEnc: string; now: Date }) {
+  await db
+    .insertInto('signing_keys')
+    .values({ kid: key.kid, public_jwk: key.publicJwk, private_key_enc: key.privateKeyEnc, created_at: key.now, activated_at: key.now })
+    .onConflict((oc) => oc.doNothing())
+    .execute()
+}
