@@ -1,0 +1,141 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { testDatabase } from '../support/db.ts'
+
+// The service as a user runs it: a real process, configured only by its environment.
+const ENTRY = join(import.meta.dirname, '../../src/runtime/node.ts')
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+interface Running {
+  url: string
+  output: () => string
+  stop: () => Promise<number | null>
+}
+
+async function startService(env: Record<string, string>): Promise<Running> {
+  const port = await freePort()
+  const child: ChildProcess = spawn(process.execPath, [ENTRY], {
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout!.on('data', (d) => (out += String(d)))
+  child.stderr!.on('data', (d) => (out += String(d)))
+  const deadline = Date.now() + 30_000
+  while (!out.includes('"listening"')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`service did not start:\n${out}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    output: () => out,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', (code) => resolve(code))
+        child.kill('SIGTERM')
+      }),
+  }
+}
+
+async function postJson(url: string, body: unknown) {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  return { status: res.status, body: (await res.json()) as any }
+}
+
+/** What the README's walk-through does: request, read the code from the console, verify. */
+async function signInThroughConsole(svc: Running, phone: string) {
+  expect((await postJson(`${svc.url}/api/auth/otp/request/`, { phone_number: phone })).status).toBe(202)
+  let code: string | undefined
+  for (let i = 0; i < 100 && !code; i++) {
+    code = svc.output().match(new RegExp(`\\[sms\\] to \\${phone}: (\\d{6})`))?.[1]
+    if (!code) await new Promise((r) => setTimeout(r, 20))
+  }
+  const res = await postJson(`${svc.url}/api/auth/otp/verify/`, { phone_number: phone, otp: code })
+  expect(res.status).toBe(200)
+  return res.body
+}
+
+const PHONE = '+12015550123'
+let dataDir: string
+let databaseUrl: string
+let closeDb: () => Promise<void>
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'nomisafe-data-'))
+  // Empty: the service must migrate it itself.
+  const conn = await testDatabase('postgres', { migrate: false })
+  databaseUrl = conn.url!
+  closeDb = conn.close
+})
+afterAll(async () => {
+  await closeDb()
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+describe.each([
+  ['the embedded database in a data folder', () => ({ DATA_DIR: join(dataDir, 'nested', 'db') })],
+  ['PostgreSQL from DATABASE_URL', () => ({ DATABASE_URL: databaseUrl })],
+])('the Node service on %s', (_name, env) => {
+  it('migrates itself, prints codes to the console, signs in, and keeps users and keys across a restart', async () => {
+    const first = await startService(env())
+    const signedIn = await signInThroughConsole(first, PHONE)
+    expect(signedIn.created).toBe(true)
+    const jwks1 = await (await fetch(`${first.url}/.well-known/jwks.json`)).json()
+    expect((await fetch(`${first.url}/readyz`)).status).toBe(200)
+    expect(await first.stop()).toBe(0)
+    expect(first.output()).toContain('"stopped"')
+
+    const second = await startService(env())
+    const again = await signInThroughConsole(second, '+12015550124')
+    expect(again.id).toBe(signedIn.id + 1)
+    expect(await (await fetch(`${second.url}/.well-known/jwks.json`)).json()).toEqual(jwks1)
+    expect(await second.stop()).toBe(0)
+  })
+})
+
+describe('the command line', () => {
+  it('stops at start-up with one line naming a missing setting', () => {
+    const r = spawnSync(process.execPath, [ENTRY], { env: { PATH: process.env.PATH, SMS_PROVIDER: 'twilio' }, encoding: 'utf8' })
+    expect(r.status).toBe(1)
+    expect(r.stderr.trim()).toBe('configuration error: TWILIO_ACCOUNT_SID: is required when SMS_PROVIDER=twilio')
+  })
+
+  it('names a malformed setting and what is wrong with it', () => {
+    const r = spawnSync(process.execPath, [ENTRY], { env: { PATH: process.env.PATH, PORT: 'eighty' }, encoding: 'utf8' })
+    expect(r.status).toBe(1)
+    expect(r.stderr.trim()).toBe('configuration error: PORT: must be a whole number')
+  })
+
+  it('migrate applies pending migrations once, then reports the database up to date', async () => {
+    const conn = await testDatabase('postgres', { migrate: false })
+    await conn.close()
+    const env = { PATH: process.env.PATH, DATABASE_URL: conn.url! }
+    const first = spawnSync(process.execPath, [ENTRY, 'migrate'], { env, encoding: 'utf8' })
+    expect(first.stdout).toMatch(/^applied \d+ migration\(s\): 0001_initial/)
+    expect(first.status).toBe(0)
+    const second = spawnSync(process.execPath, [ENTRY, 'migrate'], { env, encoding: 'utf8' })
+    expect(second.stdout.trim()).toBe('database is up to date')
+  })
+
+  it('fails with a one-line reason when the database is unreachable', () => {
+    const r = spawnSync(process.execPath, [ENTRY, 'migrate'], {
+      env: { PATH: process.env.PATH, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
+      encoding: 'utf8',
+    })
+    expect(r.status).toBe(1)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toMatch(/^migrate failed: .*ECONNREFUSED/)
+  })
+})

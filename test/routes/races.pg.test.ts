@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import type { Connection } from '../../src/store/connect.ts'
+import { upsertUserOnSignIn } from '../../src/store/users.ts'
+import { post, testApp } from '../support/app.ts'
+import { resetData, testDatabase } from '../support/db.ts'
+
+// Real PostgreSQL with a pool of connections, so these requests really run at the same time.
+let conn: Connection
+beforeAll(async () => {
+  conn = await testDatabase('postgres')
+})
+afterAll(() => conn.close())
+beforeEach(() => resetData(conn))
+
+const PHONE = '+12015550123'
+
+describe('racing requests on one PostgreSQL', () => {
+  it('lets exactly one of 25 concurrent verifies of one code succeed', async () => {
+    const t = await testApp(conn)
+    await post(t.app, '/api/auth/otp/request/', { phone_number: PHONE })
+    const otp = t.sms.codeFor(PHONE)
+    const answers = await Promise.all(
+      Array.from({ length: 25 }, () => post(t.app, '/api/auth/otp/verify/', { phone_number: PHONE, otp })),
+    )
+    const statuses = answers.map((a) => a.status)
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1)
+    expect(statuses.filter((s) => s !== 200).every((s) => s === 400)).toBe(true)
+    const sessions = await conn.db.selectFrom('sessions').select('id').execute()
+    expect(sessions).toHaveLength(1)
+  })
+
+  it('sends one code when 20 requests for one number arrive at once', async () => {
+    const t = await testApp(conn)
+    const answers = await Promise.all(Array.from({ length: 20 }, () => post(t.app, '/api/auth/otp/request/', { phone_number: PHONE })))
+    const statuses = answers.map((a) => a.status).sort()
+    expect(statuses.filter((s) => s === 202)).toHaveLength(1)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(19)
+    expect(t.sms.sent).toHaveLength(1)
+  })
+
+  it('makes one user, created once, when first sign-ins of one number race', async () => {
+    const now = new Date('2026-01-01T00:00:00Z')
+    const results = await Promise.all(Array.from({ length: 20 }, () => upsertUserOnSignIn(conn.db, PHONE, now)))
+    expect(new Set(results.map((r) => r.id)).size).toBe(1)
+    expect(results.filter((r) => r.created)).toHaveLength(1)
+    const users = await conn.db.selectFrom('users').select('id').execute()
+    expect(users).toHaveLength(1)
+  })
+})

@@ -1,0 +1,113 @@
+// Global setup for the PostgreSQL test project: uses TEST_DATABASE_URL when given, otherwise
+// starts a throwaway server from the machine's PostgreSQL binaries and stops it afterwards.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import postgres from 'postgres'
+import type { TestProject } from 'vitest/node'
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pgAdminUrl: string
+  }
+}
+
+export function findPgBin(): string {
+  const candidates: string[] = []
+  try {
+    candidates.push(execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim())
+  } catch {}
+  const root = '/usr/lib/postgresql'
+  if (existsSync(root)) {
+    for (const v of readdirSync(root).sort((a, b) => Number(b) - Number(a))) candidates.push(join(root, v, 'bin'))
+  }
+  const found = candidates.find((dir) => existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'postgres')))
+  if (!found) {
+    throw new Error(
+      'No PostgreSQL server binaries (initdb, postgres) were found. Install them (Debian: apt-get install postgresql-15) or set TEST_DATABASE_URL.',
+    )
+  }
+  return found
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port
+      srv.close(() => resolve(port))
+    })
+    srv.on('error', reject)
+  })
+}
+
+/** postgres refuses to run as root: as root, run its binaries as the postgres user. */
+function asDbUser(bin: string, args: string[]): [string, string[]] {
+  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args]
+}
+
+export interface PgServer {
+  url: string
+  stop(): Promise<void>
+}
+
+export async function startPgServer(): Promise<PgServer> {
+  const bin = findPgBin()
+  const dir = mkdtempSync(join(tmpdir(), 'nomisafe-pg-'))
+  const data = join(dir, 'data')
+  if (process.getuid?.() === 0) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), 0)
+  const [initCmd, initArgs] = asDbUser(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync'])
+  execFileSync(initCmd, initArgs, { stdio: 'pipe' })
+  const port = await freePort()
+  const [cmd, args] = asDbUser(join(bin, 'postgres'), [
+    '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
+    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300',
+  ])
+  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr?.on('data', (d) => (stderr += String(d)))
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} })
+    try {
+      await sql`select 1`
+      await sql.end()
+      break
+    } catch (err) {
+      await sql.end({ timeout: 0 })
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL')
+        throw new Error(`the throwaway PostgreSQL did not start: ${stderr.slice(-2000) || String(err)}`)
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  return {
+    url,
+    stop: async () => {
+      // runuser does not pass signals on, so ask pg_ctl to stop the server itself.
+      const [stopCmd, stopArgs] = asDbUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', '-t', '20', 'stop'])
+      try {
+        execFileSync(stopCmd, stopArgs, { stdio: 'pipe' })
+      } catch {
+        child.kill('SIGKILL')
+      }
+      child.stderr?.destroy()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const given = process.env.TEST_DATABASE_URL
+  if (given) {
+    project.provide('pgAdminUrl', given)
+    return
+  }
+  const server = await startPgServer()
+  project.provide('pgAdminUrl', server.url)
+  return () => server.stop()
+}
