@@ -45,7 +45,9 @@ async function freePort(): Promise<number> {
 
 /** postgres refuses to run as root: as root, run its binaries as the postgres user. */
 function asDbUser(bin: string, args: string[]): [string, string[]] {
-  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args]
+  if (process.getuid?.() !== 0) return [bin, args]
+  const runuser = ['/usr/sbin/runuser', '/sbin/runuser', '/usr/bin/runuser'].find((p) => existsSync(p)) ?? 'runuser'
+  return [runuser, ['-u', 'postgres', '--', bin, ...args]]
 }
 
 export interface PgServer {
