@@ -44,6 +44,7 @@ export async function buildDeps(config: Config, platform: Platform, log: Logger,
       clock,
       keyEncryptionKey: secrets.keyEncryptionKey,
       maxTokenLifetimeSeconds: Math.max(config.jwt.accessTtlSeconds, config.jwt.refreshTtlSeconds),
+      providedKey: config.jwt.privateKey,
     })
     let accepting = true
     const deps: Deps = {

@@ -69,6 +69,7 @@ const EnvSchema = v.object({
   OTP_MAX_ATTEMPTS: int('5', 1, 20),
   OTP_RESEND_COOLDOWN_SECONDS: int('30', 0, 3600),
 
+  JWT_PRIVATE_KEY: v.optional(v.pipe(v.string(), v.trim())),
   JWT_ISSUER: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), 'nomisafe-auth'),
   JWT_AUDIENCE: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), 'nomisafe'),
   ACCESS_TOKEN_TTL_SECONDS: int('3600', 60, 86400),
@@ -125,7 +126,14 @@ export interface Config {
   appName: string
   phone: { defaultCountry: string | undefined; allowedCountries: string[]; deniedCountries: string[] }
   otp: { length: number; ttlSeconds: number; maxAttempts: number; resendCooldownSeconds: number }
-  jwt: { issuer: string; audience: string; accessTtlSeconds: number; refreshTtlSeconds: number }
+  jwt: {
+    issuer: string
+    audience: string
+    accessTtlSeconds: number
+    refreshTtlSeconds: number
+    /** Ed25519 private key (PKCS#8 PEM or JWK) to sign with; unset: generated and stored. */
+    privateKey: string | undefined
+  }
   sms: SmsConfig
   /** Empty: any origin (no credentials). */
   corsOrigins: string[]
@@ -210,6 +218,7 @@ export function loadConfig(env: Env): Config {
       audience: out.JWT_AUDIENCE,
       accessTtlSeconds: out.ACCESS_TOKEN_TTL_SECONDS,
       refreshTtlSeconds: out.REFRESH_TOKEN_TTL_SECONDS,
+      privateKey: out.JWT_PRIVATE_KEY,
     },
     sms: smsConfig(out),
     corsOrigins: out.CORS_ORIGINS.includes('*') ? [] : out.CORS_ORIGINS,

@@ -50,9 +50,33 @@ export class AppError extends Error {
   }
 }
 
+// Connection failures (node and postgres.js codes) and PostgreSQL's "not now" SQLSTATEs:
+// admin shutdown, crash shutdown, cannot connect now, too many connections.
+const UNAVAILABLE = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND',
+  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED',
+  '57P01', '57P02', '57P03', '53300',
+])
+
+/** True for errors that mean "the database is out of reach right now", not a bug. */
+function isUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && UNAVAILABLE.has(code)) return true
+    if (e instanceof AggregateError && e.errors.some(isUnavailable)) return true
+  }
+  return false
+}
+
+function asAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err
+  if (isUnavailable(err)) return new AppError('service_unavailable', { retryAfterSeconds: 1 }, { cause: err })
+  return new AppError('internal_error', {}, { cause: err })
+}
+
 /** The only place an error becomes an HTTP answer (RFC 9457 problem+json). */
 export function toProblem(err: unknown, c: Context, log: Logger): Response {
-  const appErr = err instanceof AppError ? err : new AppError('internal_error', {}, { cause: err })
+  const appErr = asAppError(err)
   const { code, extra } = appErr
   const status = appErr.status
   const requestId = c.get('requestId' as never) as string | undefined

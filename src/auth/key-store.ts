@@ -1,7 +1,7 @@
 import { calculateJwkThumbprint, type JWK } from 'jose'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../store/connect.ts'
-import { insertSignerIfNone, listLiveKeys, type StoredKey } from '../store/signing-keys.ts'
+import { insertSignerIfNone, listLiveKeys, makeSigner, type StoredKey } from '../store/signing-keys.ts'
 import { base64url, fromBase64url } from './secrets.ts'
 
 export interface PublicJwk extends JWK {
@@ -46,6 +46,8 @@ export interface KeyStoreOptions {
   /** The longest a token lives: a retired key stays published this long. */
   maxTokenLifetimeSeconds: number
   reloadSeconds?: number
+  /** A private Ed25519 key from the environment (PKCS#8 PEM or JWK): made the signer at start-up. */
+  providedKey?: string
 }
 
 const ED25519 = { name: 'Ed25519' } as const
@@ -83,13 +85,14 @@ export async function createKeyStore(opts: KeyStoreOptions): Promise<KeyStore> {
     return undefined
   }
 
+  if (opts.providedKey) await makeSigner(db, await sealKey(keyEncryptionKey, await importProvidedKey(opts.providedKey), clock.now()))
   await load()
   if (!currentSigner(keys)) {
     await insertSignerIfNone(db, await generateKey(keyEncryptionKey, clock.now()))
     await load()
   }
 
-  return {
+  const store: KeyStore = {
     async signer() {
       const k = currentSigner(await fresh()) ?? currentSigner((await load(), keys))
       if (!k) throw new Error('no signing key is active')
@@ -107,15 +110,44 @@ export async function createKeyStore(opts: KeyStoreOptions): Promise<KeyStore> {
       return { keys: [...(await fresh()).values()].map((k) => k.jwk) }
     },
   }
+  // Decrypt the signer now: a wrong SERVER_SECRET stops start-up instead of failing sign-ins.
+  await store.signer()
+  return store
 }
 
-async function generateKey(kek: CryptoKey, now: Date) {
+/** A new random Ed25519 key, sealed for storage. */
+export async function generateKey(kek: CryptoKey, now: Date) {
   const pair = (await crypto.subtle.generateKey(ED25519, true, ['sign', 'verify'])) as CryptoKeyPair
-  const raw = (await crypto.subtle.exportKey('jwk', pair.publicKey)) as JWK
-  const kid = await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: raw.x! })
-  const publicJwk: PublicJwk = { kty: 'OKP', crv: 'Ed25519', x: raw.x!, kid, alg: 'EdDSA', use: 'sig' }
-  const pkcs8 = await crypto.subtle.exportKey('pkcs8', pair.privateKey)
+  return sealKey(kek, pair.privateKey, now)
+}
+
+async function sealKey(kek: CryptoKey, privateKey: CryptoKey, now: Date) {
+  // An Ed25519 private JWK carries its public half (x) too.
+  const { x } = (await crypto.subtle.exportKey('jwk', privateKey)) as JWK
+  if (!x) throw new Error('the Ed25519 key has no public part')
+  const kid = await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x })
+  const publicJwk: PublicJwk = { kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' }
+  const pkcs8 = await crypto.subtle.exportKey('pkcs8', privateKey)
   return { kid, publicJwk: JSON.stringify(publicJwk), privateKeyEnc: await encrypt(kek, pkcs8, kid), now }
+}
+
+/** Reads JWT_PRIVATE_KEY: a PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----") or an Ed25519 private JWK. */
+export async function importProvidedKey(text: string): Promise<CryptoKey> {
+  // Environment files often carry a PEM on one line with literal \n escapes.
+  const trimmed = text.trim().replaceAll('\\n', '\n')
+  try {
+    if (trimmed.startsWith('{')) {
+      const jwk = JSON.parse(trimmed) as JWK
+      if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || !jwk.d || !jwk.x) throw new Error('not an Ed25519 private JWK')
+      return await crypto.subtle.importKey('jwk', { kty: 'OKP', crv: 'Ed25519', d: jwk.d, x: jwk.x }, ED25519, true, ['sign'])
+    }
+    const body = trimmed.match(/-----BEGIN PRIVATE KEY-----([\s\S]+?)-----END PRIVATE KEY-----/)?.[1]
+    if (!body) throw new Error('not a PKCS#8 PEM')
+    const der = Uint8Array.from(atob(body.replace(/\s+/g, '')), (ch) => ch.charCodeAt(0))
+    return await crypto.subtle.importKey('pkcs8', der, ED25519, true, ['sign'])
+  } catch {
+    throw new Error('JWT_PRIVATE_KEY: must be an Ed25519 private key as PKCS#8 PEM or JWK')
+  }
 }
 
 // The kid is bound in as additional data, so an encrypted key can't be swapped onto another row.

@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import type { Db } from './connect.ts'
 
 export interface StoredKey {
@@ -33,4 +34,29 @@ export async function insertSignerIfNone(db: Db, key: { kid: string; publicJwk: 
     .values({ kid: key.kid, public_jwk: key.publicJwk, private_key_enc: key.privateKeyEnc, created_at: key.now, activated_at: key.now })
     .onConflict((oc) => oc.doNothing())
     .execute()
+}
+
+/**
+ * Makes `key` the signer: stores it if new, retires the current signer (which stays published
+ * until its tokens expire). Serialised by an advisory lock, so instances racing to rotate agree.
+ * Returns false when `key` already was the signer.
+ */
+export async function makeSigner(db: Db, key: { kid: string; publicJwk: string; privateKeyEnc: string; now: Date }): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext('nomisafe.signing_keys'))`.execute(trx)
+    const current = await trx
+      .selectFrom('signing_keys')
+      .select('kid')
+      .where('activated_at', 'is not', null)
+      .where('retired_at', 'is', null)
+      .executeTakeFirst()
+    if (current?.kid === key.kid) return false
+    if (current) await trx.updateTable('signing_keys').set({ retired_at: key.now }).where('kid', '=', current.kid).execute()
+    await trx
+      .insertInto('signing_keys')
+      .values({ kid: key.kid, public_jwk: key.publicJwk, private_key_enc: key.privateKeyEnc, created_at: key.now, activated_at: key.now })
+      .onConflict((oc) => oc.column('kid').doUpdateSet({ activated_at: key.now, retired_at: null }))
+      .execute()
+    return true
+  })
 }

@@ -48,6 +48,7 @@ export async function testApp<S extends SmsProvider = RecordingSms>(
     clock,
     keyEncryptionKey: secrets.keyEncryptionKey,
     maxTokenLifetimeSeconds: config.jwt.refreshTtlSeconds,
+    providedKey: config.jwt.privateKey,
   })
   const deps: Deps = { config, db: conn.db, sms, log, clock, keys, secrets, accepting: () => true }
   return { app: createApp(deps), deps, clock, sms, log, config }
