@@ -4,6 +4,7 @@ import type { Deps } from './deps.ts'
 import { AppError, toProblem } from './errors.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { otpRoutes } from './routes/otp.ts'
+import { sessionRoutes } from './routes/session.ts'
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -42,6 +43,7 @@ export function createApp(deps: Deps) {
   app.notFound((c) => toProblem(new AppError('not_found'), c, log))
 
   app.route('/api/auth/otp', otpRoutes(deps))
+  app.route('/api/auth', sessionRoutes(deps))
   app.route('/', opsRoutes(deps))
   return app
 }

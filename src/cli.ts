@@ -2,6 +2,9 @@ import { createApp } from './app.ts'
 import { buildDeps, type Platform } from './build-deps.ts'
 import { systemClock } from './clock.ts'
 import { ConfigError, loadConfig, type Config, type Env } from './config.ts'
+import { keysList, keysRotate } from './cli/keys.ts'
+import { usersSetDisabled } from './cli/users.ts'
+import type { Deps } from './deps.ts'
 import { createLogger, type Logger } from './log.ts'
 import { connectDatabase } from './store/connect.ts'
 import { migrateToLatest } from './store/migrate.ts'
@@ -28,9 +31,13 @@ const SHUTDOWN_GRACE_MS = 10_000
 const USAGE = `Usage: nomisafe [command]
 
 Commands:
-  serve     Run the HTTP service (the default). Applies pending migrations unless MIGRATE_ON_START=false.
-  migrate   Apply pending database migrations and exit.
-  help      Show this help.
+  serve                 Run the HTTP service (the default). Applies pending migrations unless MIGRATE_ON_START=false.
+  migrate               Apply pending database migrations and exit.
+  keys list             List the signing keys: which one signs, until when retired ones stay published.
+  keys rotate           Make a new key the signer; the old one stays published until its tokens expired.
+  users disable PHONE   Disable a user and end every session of theirs.
+  users enable PHONE    Enable a disabled user again.
+  help                  Show this help.
 
 Settings come from the environment; see the README and .env.example.`
 
@@ -58,6 +65,9 @@ export async function main(rt: Runtime): Promise<number> {
         return await serve(rt, config, log)
       case 'migrate':
         return await migrate(rt, config)
+      case 'keys':
+      case 'users':
+        return await withDeps(rt, config, (deps) => admin(rt, deps, command, rest))
       default:
         rt.stderr(`unknown command "${command}"\n\n${USAGE}`)
         return 2
@@ -80,6 +90,34 @@ async function serve(rt: Runtime, config: Config, log: Logger): Promise<number> 
   await built.close()
   log.info('stopped')
   return 0
+}
+
+/** Verbs that work on the service's state, with the same database, secrets and keys as `serve`. */
+async function withDeps(rt: Runtime, config: Config, run: (deps: Deps) => Promise<number>): Promise<number> {
+  // Only warnings and errors, on stderr: the verb's own output stays readable on stdout.
+  const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn', (line) => rt.stderr(line))
+  const built = await buildDeps(config, rt, log, systemClock)
+  try {
+    return await run(built.deps)
+  } finally {
+    await built.close()
+  }
+}
+
+function admin(rt: Runtime, deps: Deps, command: string, [verb, arg]: string[]): Promise<number> {
+  const action = `${command} ${verb ?? ''}`.trim()
+  switch (action) {
+    case 'keys list':
+      return keysList(deps, rt.stdout)
+    case 'keys rotate':
+      return keysRotate(deps, rt.stdout)
+    case 'users disable':
+    case 'users enable':
+      return usersSetDisabled(deps, arg, verb === 'disable', rt.stdout, rt.stderr)
+    default:
+      rt.stderr(`unknown command "${action}"\n\n${USAGE}`)
+      return Promise.resolve(2)
+  }
 }
 
 async function migrate(rt: Runtime, config: Config): Promise<number> {

@@ -75,6 +75,8 @@ const EnvSchema = v.object({
   ACCESS_TOKEN_TTL_SECONDS: int('3600', 60, 86400),
   REFRESH_TOKEN_TTL_SECONDS: int('2592000', 300, 31536000),
 
+  REFRESH_REUSE_GRACE: int('10', 0, 300),
+
   SMS_PROVIDER: v.optional(
     v.pipe(v.string(), v.trim(), v.toLowerCase(), v.picklist(['twilio', 'textbelt', 'console'], 'must be twilio, textbelt or console')),
     'console',
@@ -134,6 +136,8 @@ export interface Config {
     /** Ed25519 private key (PKCS#8 PEM or JWK) to sign with; unset: generated and stored. */
     privateKey: string | undefined
   }
+  /** Seconds after a rotation in which the old refresh token gets the newest one back (0: off). */
+  session: { reuseGraceSeconds: number }
   sms: SmsConfig
   /** Empty: any origin (no credentials). */
   corsOrigins: string[]
@@ -220,6 +224,7 @@ export function loadConfig(env: Env): Config {
       refreshTtlSeconds: out.REFRESH_TOKEN_TTL_SECONDS,
       privateKey: out.JWT_PRIVATE_KEY,
     },
+    session: { reuseGraceSeconds: out.REFRESH_REUSE_GRACE },
     sms: smsConfig(out),
     corsOrigins: out.CORS_ORIGINS.includes('*') ? [] : out.CORS_ORIGINS,
     trustProxyHops: out.TRUST_PROXY_HOPS,

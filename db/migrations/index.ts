@@ -1,7 +1,9 @@
 import type { Migration } from 'kysely/migration'
 import * as m0001 from './0001_initial.ts'
+import * as m0002 from './0002_session_rotation.ts'
 
 /** Listed by hand, not read from a folder, so a bundled binary carries every migration. */
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
+  '0002_session_rotation': m0002,
 }

@@ -1,8 +1,8 @@
 import { calculateJwkThumbprint, type JWK } from 'jose'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../store/connect.ts'
-import { insertSignerIfNone, listLiveKeys, makeSigner, type StoredKey } from '../store/signing-keys.ts'
-import { base64url, fromBase64url } from './secrets.ts'
+import { deleteKeysRetiredBefore, insertSignerIfNone, listLiveKeys, makeSigner, type StoredKey } from '../store/signing-keys.ts'
+import { seal, unseal } from './seal.ts'
 
 export interface PublicJwk extends JWK {
   kty: 'OKP'
@@ -96,7 +96,7 @@ export async function createKeyStore(opts: KeyStoreOptions): Promise<KeyStore> {
     async signer() {
       const k = currentSigner(await fresh()) ?? currentSigner((await load(), keys))
       if (!k) throw new Error('no signing key is active')
-      k.privateKey ??= decryptPrivateKey(keyEncryptionKey, k.stored.privateKeyEnc)
+      k.privateKey ??= decryptPrivateKey(keyEncryptionKey, k.stored.kid, k.stored.privateKeyEnc)
       return { kid: k.stored.kid, privateKey: await k.privateKey }
     },
     async publicKey(kid) {
@@ -115,6 +115,18 @@ export async function createKeyStore(opts: KeyStoreOptions): Promise<KeyStore> {
   return store
 }
 
+/**
+ * Makes a new key the signer. The old one stays published until every token it signed has
+ * expired; keys past that are dropped. Instances pick the new key up within their reload time.
+ */
+export async function rotateSigningKey(opts: Pick<KeyStoreOptions, 'db' | 'clock' | 'keyEncryptionKey' | 'maxTokenLifetimeSeconds'>) {
+  const now = opts.clock.now()
+  const key = await generateKey(opts.keyEncryptionKey, now)
+  await makeSigner(opts.db, key)
+  const dropped = await deleteKeysRetiredBefore(opts.db, new Date(now.getTime() - opts.maxTokenLifetimeSeconds * 1000))
+  return { kid: key.kid, dropped }
+}
+
 /** A new random Ed25519 key, sealed for storage. */
 export async function generateKey(kek: CryptoKey, now: Date) {
   const pair = (await crypto.subtle.generateKey(ED25519, true, ['sign', 'verify'])) as CryptoKeyPair
@@ -128,7 +140,7 @@ async function sealKey(kek: CryptoKey, privateKey: CryptoKey, now: Date) {
   const kid = await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x })
   const publicJwk: PublicJwk = { kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' }
   const pkcs8 = await crypto.subtle.exportKey('pkcs8', privateKey)
-  return { kid, publicJwk: JSON.stringify(publicJwk), privateKeyEnc: await encrypt(kek, pkcs8, kid), now }
+  return { kid, publicJwk: JSON.stringify(publicJwk), privateKeyEnc: await seal(kek, pkcs8, `signing-key:${kid}`), now }
 }
 
 /** Reads JWT_PRIVATE_KEY: a PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----") or an Ed25519 private JWK. */
@@ -150,20 +162,10 @@ export async function importProvidedKey(text: string): Promise<CryptoKey> {
   }
 }
 
-// The kid is bound in as additional data, so an encrypted key can't be swapped onto another row.
-async function encrypt(kek: CryptoKey, plain: ArrayBuffer, kid: string): Promise<string> {
-  const iv = crypto.getRandomValues(new Uint8Array(12))
-  const sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: new TextEncoder().encode(kid) }, kek, plain)
-  return `v1.${kid}.${base64url(iv)}.${base64url(sealed)}`
-}
-
-async function decryptPrivateKey(kek: CryptoKey, sealed: string): Promise<CryptoKey> {
-  const [version, kid, iv, data] = sealed.split('.')
-  if (version !== 'v1' || !kid || !iv || !data) throw new Error('stored signing key has an unknown format')
-  const pkcs8 = await crypto.subtle
-    .decrypt({ name: 'AES-GCM', iv: fromBase64url(iv), additionalData: new TextEncoder().encode(kid) }, kek, fromBase64url(data))
-    .catch(() => {
-      throw new Error('cannot decrypt the stored signing key: SERVER_SECRET differs from the one it was stored with')
-    })
+// The kid is bound in, so a sealed key can't be swapped onto another row.
+async function decryptPrivateKey(kek: CryptoKey, kid: string, sealed: string): Promise<CryptoKey> {
+  const pkcs8 = await unseal(kek, sealed, `signing-key:${kid}`).catch(() => {
+    throw new Error('cannot decrypt the stored signing key: SERVER_SECRET differs from the one it was stored with')
+  })
   return crypto.subtle.importKey('pkcs8', pkcs8, ED25519, false, ['sign'])
 }

@@ -7,6 +7,8 @@ export interface Secrets {
   otpKey: CryptoKey
   /** AES-GCM key for signing keys stored in the database. */
   keyEncryptionKey: CryptoKey
+  /** AES-GCM key for the newest refresh token a session keeps for its grace window. */
+  sessionKey: CryptoKey
 }
 
 const encoder = new TextEncoder()
@@ -21,11 +23,12 @@ export async function deriveSecrets(serverSecret: string): Promise<Secrets> {
       false,
       usages,
     )
-  const [otpKey, keyEncryptionKey] = await Promise.all([
+  const [otpKey, keyEncryptionKey, sessionKey] = await Promise.all([
     derive('otp-code-hmac', { name: 'HMAC', hash: 'SHA-256', length: 256 }, ['sign']),
     derive('signing-key-encryption', { name: 'AES-GCM', length: 256 }, ['encrypt', 'decrypt']),
+    derive('session-token-encryption', { name: 'AES-GCM', length: 256 }, ['encrypt', 'decrypt']),
   ])
-  return { otpKey, keyEncryptionKey }
+  return { otpKey, keyEncryptionKey, sessionKey }
 }
 
 export function base64url(bytes: ArrayBuffer | Uint8Array): string {

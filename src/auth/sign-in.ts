@@ -7,7 +7,7 @@ import { signInWithCode } from '../store/sign-in.ts'
 import { generateCode, hashCode } from './otp-code.ts'
 import { normalizePhone } from './phone.ts'
 import { sha256 } from './secrets.ts'
-import { issueTokens } from './tokens.ts'
+import { signAccessToken, signRefreshToken } from './tokens.ts'
 
 export interface CodeRequested {
   expiresInSeconds: number
@@ -107,13 +107,16 @@ export async function verifyCode(deps: Deps, phoneInput: string, otp: string): P
     case 'disabled':
       throw new AppError('account_disabled')
   }
-  const tokens = await issueTokens(keys, config.jwt, { userId: result.userId, phone: phone.e164, sessionId, now, refreshJti })
+  const [access, refresh] = await Promise.all([
+    signAccessToken(keys, config.jwt, { userId: result.userId, phone: phone.e164, now }),
+    signRefreshToken(keys, config.jwt, { userId: result.userId, sessionId, jti: refreshJti, now }),
+  ])
   log.info('signed in', { user_id: result.userId, created: result.created })
   return {
     id: result.userId,
     phoneNumber: phone.e164,
-    access: tokens.access,
-    refresh: tokens.refresh,
+    access,
+    refresh: refresh.token,
     expiresInSeconds: config.jwt.accessTtlSeconds,
     created: result.created,
   }

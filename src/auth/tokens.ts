@@ -9,54 +9,46 @@ export interface TokenSettings {
   refreshTtlSeconds: number
 }
 
-export interface TokenPair {
-  access: string
-  refresh: string
-  refreshJti: string
-  refreshExpiresAt: Date
-}
-
-export interface AccessClaims {
-  sub: string
-  phone_number: string
-  jti: string
-  exp: number
-}
-
 const CLOCK_SKEW_SECONDS = 30
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
-/** Signs an access and a refresh token for one session. */
-export async function issueTokens(
+export type VerifiedClaims = JWTPayload & { userId: number; jti: string; sid?: string; phone_number?: string }
+
+const header = (kid: string) => ({ alg: 'EdDSA', kid, typ: 'JWT' })
+const seconds = (d: Date) => Math.floor(d.getTime() / 1000)
+
+export async function signAccessToken(keys: KeyStore, s: TokenSettings, t: { userId: number; phone: string; now: Date }): Promise<string> {
+  const { kid, privateKey } = await keys.signer()
+  const iat = seconds(t.now)
+  return new SignJWT({ phone_number: t.phone, token_type: 'access' })
+    .setProtectedHeader(header(kid))
+    .setIssuer(s.issuer)
+    .setAudience(s.audience)
+    .setSubject(String(t.userId))
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + s.accessTtlSeconds)
+    .setJti(crypto.randomUUID())
+    .sign(privateKey)
+}
+
+export async function signRefreshToken(
   keys: KeyStore,
   s: TokenSettings,
-  t: { userId: number; phone: string; sessionId: string; now: Date; refreshJti?: string },
-): Promise<TokenPair> {
+  t: { userId: number; sessionId: string; jti: string; now: Date },
+): Promise<{ token: string; expiresAt: Date }> {
   const { kid, privateKey } = await keys.signer()
-  const iat = Math.floor(t.now.getTime() / 1000)
-  const header = { alg: 'EdDSA', kid, typ: 'JWT' }
-  const refreshJti = t.refreshJti ?? crypto.randomUUID()
-  const refreshExp = iat + s.refreshTtlSeconds
-  const [access, refresh] = await Promise.all([
-    new SignJWT({ phone_number: t.phone, token_type: 'access' })
-      .setProtectedHeader(header)
-      .setIssuer(s.issuer)
-      .setAudience(s.audience)
-      .setSubject(String(t.userId))
-      .setIssuedAt(iat)
-      .setExpirationTime(iat + s.accessTtlSeconds)
-      .setJti(crypto.randomUUID())
-      .sign(privateKey),
-    new SignJWT({ sid: t.sessionId, token_type: 'refresh' })
-      .setProtectedHeader(header)
-      .setIssuer(s.issuer)
-      .setAudience(s.audience)
-      .setSubject(String(t.userId))
-      .setIssuedAt(iat)
-      .setExpirationTime(refreshExp)
-      .setJti(refreshJti)
-      .sign(privateKey),
-  ])
-  return { access, refresh, refreshJti, refreshExpiresAt: new Date(refreshExp * 1000) }
+  const iat = seconds(t.now)
+  const exp = iat + s.refreshTtlSeconds
+  const token = await new SignJWT({ sid: t.sessionId, token_type: 'refresh' })
+    .setProtectedHeader(header(kid))
+    .setIssuer(s.issuer)
+    .setAudience(s.audience)
+    .setSubject(String(t.userId))
+    .setIssuedAt(iat)
+    .setExpirationTime(exp)
+    .setJti(t.jti)
+    .sign(privateKey)
+  return { token, expiresAt: new Date(exp * 1000) }
 }
 
 /**
@@ -70,7 +62,7 @@ export async function verifyToken(
   token: string,
   kind: 'access' | 'refresh',
   now: Date,
-): Promise<JWTPayload & { sub: string; jti: string }> {
+): Promise<VerifiedClaims> {
   try {
     const { payload } = await jwtVerify(
       token,
@@ -90,7 +82,8 @@ export async function verifyToken(
       },
     )
     if (payload.token_type !== kind || !/^[1-9]\d*$/.test(payload.sub ?? '')) throw new errors.JWTInvalid('wrong token type')
-    return payload as JWTPayload & { sub: string; jti: string }
+    if (kind === 'refresh' && (typeof payload.sid !== 'string' || !UUID.test(payload.sid))) throw new errors.JWTInvalid('no session')
+    return { ...payload, userId: Number(payload.sub), jti: payload.jti! } as VerifiedClaims
   } catch (cause) {
     // Only a token's own fault is a 401; a database outage while loading keys stays a 5xx.
     if (cause instanceof errors.JOSEError) throw new AppError('invalid_token', {}, { cause })

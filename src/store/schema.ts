@@ -32,6 +32,13 @@ export interface SessionsTable {
   refreshed_at: NullableTimestamp
   expires_at: Timestamp
   revoked_at: NullableTimestamp
+  /** 'logout', 'logout_all', 'reuse', 'disabled', 'deleted' */
+  revoked_reason: string | null
+  /** The jti hash this session rotated away from last: a replay of it inside the grace window is a lost race, not theft. */
+  previous_jti_hash: string | null
+  rotated_at: NullableTimestamp
+  /** The newest refresh token, AES-GCM sealed, to answer a replay inside the grace window with. */
+  latest_refresh_enc: string | null
 }
 
 export interface SigningKeysTable {

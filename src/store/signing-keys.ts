@@ -60,3 +60,21 @@ export async function makeSigner(db: Db, key: { kid: string; publicJwk: string; 
     return true
   })
 }
+
+export interface KeyRow {
+  kid: string
+  createdAt: Date
+  activatedAt: Date | null
+  retiredAt: Date | null
+}
+
+export async function listAllKeys(db: Db): Promise<KeyRow[]> {
+  const rows = await db.selectFrom('signing_keys').select(['kid', 'created_at', 'activated_at', 'retired_at']).orderBy('created_at').execute()
+  return rows.map((r) => ({ kid: r.kid, createdAt: r.created_at, activatedAt: r.activated_at, retiredAt: r.retired_at }))
+}
+
+/** Drops keys retired before `before`: no live token can carry their signature any more. */
+export async function deleteKeysRetiredBefore(db: Db, before: Date): Promise<string[]> {
+  const rows = await db.deleteFrom('signing_keys').where('retired_at', '<=', before).returning('kid').execute()
+  return rows.map((r) => r.kid)
+}

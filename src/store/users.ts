@@ -47,3 +47,25 @@ function toUser(row: { id: string; phone_number: string; created_at: Date; last_
     disabledAt: row.disabled_at,
   }
 }
+
+/** Disables (ending every session) or enables the user of a number; undefined when there is none. */
+export async function setUserDisabled(db: Db, phone: string, disabled: boolean, now: Date): Promise<User | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable('users')
+      .set({ disabled_at: disabled ? now : null })
+      .where('phone_number', '=', phone)
+      .returningAll()
+      .executeTakeFirst()
+    if (!row) return undefined
+    if (disabled) {
+      await trx
+        .updateTable('sessions')
+        .set({ revoked_at: now, revoked_reason: 'disabled', latest_refresh_enc: null })
+        .where('user_id', '=', row.id)
+        .where('revoked_at', 'is', null)
+        .execute()
+    }
+    return toUser(row)
+  })
+}

@@ -138,4 +138,39 @@ describe('the command line', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(r.stderr).toMatch(/^migrate failed: .*ECONNREFUSED/)
   })
+
+  it('keys list / keys rotate and users disable / enable work on the shared database', async () => {
+    const conn = await testDatabase('postgres', { migrate: false })
+    await conn.close()
+    const env = { PATH: process.env.PATH, DATABASE_URL: conn.url!, SERVER_SECRET: 'a-server-secret-for-the-cli-test-0123456789' }
+    const run = (...args: string[]) => spawnSync(process.execPath, [ENTRY, ...args], { env, encoding: 'utf8' })
+
+    const listed = run('keys', 'list')
+    expect(listed.status).toBe(0)
+    const signing = listed.stdout.split('\n').filter((l) => /\bsigning\b/.test(l))
+    expect(signing).toHaveLength(1)
+    const oldKid = signing[0]!.split(/\s+/)[0]
+
+    const rotated = run('keys', 'rotate')
+    expect(rotated.status).toBe(0)
+    const newKid = rotated.stdout.match(/new signing key (\S+);/)![1]
+    const after = run('keys', 'list').stdout
+    expect(after).toMatch(new RegExp(`${newKid}\\s+signing`))
+    expect(after).toMatch(new RegExp(`${oldKid}\\s+retired`))
+
+    const svc = await startService({ DATABASE_URL: conn.url!, SERVER_SECRET: env.SERVER_SECRET })
+    const s = await signInThroughConsole(svc, PHONE)
+    expect(JSON.parse(Buffer.from(s.access.split('.')[0], 'base64url').toString()).kid).toBe(newKid)
+    const disabled = run('users', 'disable', '+1 201 555 0123')
+    expect(disabled.stdout.trim()).toBe(`user ${s.id} (${PHONE}) disabled; every session ended`)
+    const refreshed = await postJson(`${svc.url}/api/auth/token/refresh/`, { refresh: s.refresh })
+    expect(refreshed.status).toBe(403)
+    const me = await fetch(`${svc.url}/api/auth/me/`, { headers: { authorization: `Bearer ${s.access}` } })
+    expect(me.status).toBe(403)
+    expect(run('users', 'enable', PHONE).status).toBe(0)
+    expect((await fetch(`${svc.url}/api/auth/me/`, { headers: { authorization: `Bearer ${s.access}` } })).status).toBe(200)
+    expect(run('users', 'disable', '+12015550199').stderr.trim()).toBe('no user has the number +12015550199')
+    expect(run('users', 'disable').status).toBe(2)
+    await svc.stop()
+  })
 })

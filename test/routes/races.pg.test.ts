@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Connection } from '../../src/store/connect.ts'
 import { upsertUserOnSignIn } from '../../src/store/users.ts'
-import { post, testApp } from '../support/app.ts'
+import { post, testApp, type TestApp } from '../support/app.ts'
 import { resetData, testDatabase } from '../support/db.ts'
 
 // Real PostgreSQL with a pool of connections, so these requests really run at the same time.
@@ -45,5 +45,45 @@ describe('racing requests on one PostgreSQL', () => {
     expect(results.filter((r) => r.created)).toHaveLength(1)
     const users = await conn.db.selectFrom('users').select('id').execute()
     expect(users).toHaveLength(1)
+  })
+
+  async function signedIn(t: TestApp) {
+    await post(t.app, '/api/auth/otp/request/', { phone_number: PHONE })
+    return (await post(t.app, '/api/auth/otp/verify/', { phone_number: PHONE, otp: t.sms.codeFor(PHONE) })).body
+  }
+
+  it('gives 10 concurrent refreshes of one token one and the same new refresh token', async () => {
+    const t = await testApp(conn)
+    const s = await signedIn(t)
+    const answers = await Promise.all(Array.from({ length: 10 }, () => post(t.app, '/api/auth/token/refresh/', { refresh: s.refresh })))
+    expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200))
+    expect(new Set(answers.map((a) => a.body.refresh)).size).toBe(1)
+    expect((await post(t.app, '/api/auth/token/refresh/', { refresh: answers[0]!.body.refresh })).status).toBe(200)
+  })
+
+  it('never lets two concurrent refreshes both get a live new token without a grace window', async () => {
+    const t = await testApp(conn, { env: { REFRESH_REUSE_GRACE: '0' } })
+    const s = await signedIn(t)
+    const answers = await Promise.all(Array.from({ length: 6 }, () => post(t.app, '/api/auth/token/refresh/', { refresh: s.refresh })))
+    expect(answers.every((a) => a.status === 200 || a.status === 401)).toBe(true)
+    const issued = answers.filter((a) => a.status === 200)
+    expect(issued.length).toBeLessThanOrEqual(1)
+    // The losers replayed a rotated-away token: the session is over, the winner's token included.
+    for (const a of issued) expect((await post(t.app, '/api/auth/token/refresh/', { refresh: a.body.refresh })).status).toBe(401)
+  })
+
+  it('leaves no live token when logout and refresh of one session race', async () => {
+    const t = await testApp(conn)
+    const s = await signedIn(t)
+    const [out, refreshed] = await Promise.all([
+      post(t.app, '/api/auth/logout/', { refresh: s.refresh }),
+      post(t.app, '/api/auth/token/refresh/', { refresh: s.refresh }),
+    ])
+    expect(out.status).toBe(204)
+    expect([200, 401]).toContain(refreshed.status)
+    if (refreshed.status === 200) {
+      expect((await post(t.app, '/api/auth/token/refresh/', { refresh: refreshed.body.refresh })).status).toBe(401)
+    }
+    expect((await post(t.app, '/api/auth/token/refresh/', { refresh: s.refresh })).status).toBe(401)
   })
 })
