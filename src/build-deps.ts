@@ -1,3 +1,4 @@
+import type { Context } from 'hono'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { Deps } from './deps.ts'
@@ -14,6 +15,8 @@ export interface Platform {
   openEmbedded: OpenEmbedded
   /** Where the console SMS provider prints codes (the developer's terminal). */
   printLine: (line: string) => void
+  /** The remote address of a request's socket; runtimes that cannot tell leave it out. */
+  clientAddress?: (c: Context) => string | undefined
 }
 
 export interface Built {
@@ -50,14 +53,19 @@ export async function buildDeps(config: Config, platform: Platform, log: Logger,
     const deps: Deps = {
       config,
       db: conn.db,
-      sms: createSmsProvider(config.sms, log, platform.printLine),
+      sms: createSmsProvider(config.sms, log, platform.printLine, clock),
       log,
       clock,
       keys,
       secrets,
       accepting: () => accepting,
+      clientAddress: platform.clientAddress ?? (() => undefined),
     }
-    log.info('ready', { database: conn.kind, sms_provider: config.sms.provider })
+    const testNumbers = config.otp.testNumbers.size
+    if (testNumbers > 0) {
+      log.warn(`TEST_PHONE_NUMBERS is set: ${testNumbers} number(s) sign in with a fixed code and get no SMS`, { test_numbers: testNumbers })
+    }
+    log.info('ready', { database: conn.kind, sms_provider: config.sms.providers.map((p) => p.provider).join(',') })
     return { deps, close: conn.close, stopAccepting: () => { accepting = false } }
   } catch (err) {
     await conn.close().catch(() => {})

@@ -2,9 +2,14 @@ import { createApp } from './app.ts'
 import { buildDeps, type Platform } from './build-deps.ts'
 import { systemClock } from './clock.ts'
 import { ConfigError, loadConfig, type Config, type Env } from './config.ts'
+import { eventsList, eventsRetry } from './cli/events.ts'
 import { keysList, keysRotate } from './cli/keys.ts'
 import { usersSetDisabled } from './cli/users.ts'
 import type { Deps } from './deps.ts'
+import { createDeliverer } from './events/deliver.ts'
+import { importDjangoCommand } from './legacy/django-import.ts'
+import { startMaintenance } from './maintenance.ts'
+import { pruneOld } from './store/prune.ts'
 import { createLogger, type Logger } from './log.ts'
 import { connectDatabase } from './store/connect.ts'
 import { migrateToLatest } from './store/migrate.ts'
@@ -37,6 +42,11 @@ Commands:
   keys rotate           Make a new key the signer; the old one stays published until its tokens expired.
   users disable PHONE   Disable a user and end every session of theirs.
   users enable PHONE    Enable a disabled user again.
+  events list           List the events not delivered to EVENTS_WEBHOOK_URL yet, and why the last try failed.
+  events retry [ID...]  Send the given events (default: every undelivered one) again now, with a fresh retry schedule.
+  import-django --from URL [--dry-run] [--batch-size N]
+                        Copy the users of the original Django backend (accounts_user), ids kept.
+  prune                 Delete old rate-limit counters, expired codes and ended sessions.
   help                  Show this help.
 
 Settings come from the environment; see the README and .env.example.`
@@ -65,9 +75,22 @@ export async function main(rt: Runtime): Promise<number> {
         return await serve(rt, config, log)
       case 'migrate':
         return await migrate(rt, config)
+      case 'prune':
+        return await withDeps(rt, config, async (deps) => {
+          const p = await pruneOld(deps.db, deps.clock.now())
+          rt.stdout(`deleted ${p.counters} counters, ${p.codes} codes, ${p.sessions} sessions`)
+          return 0
+        })
       case 'keys':
       case 'users':
         return await withDeps(rt, config, (deps) => admin(rt, deps, command, rest))
+      case 'events':
+        if (rest[0] === 'list') return await withDeps(rt, config, (deps) => eventsList(deps, rt.stdout))
+        if (rest[0] === 'retry') return await withDeps(rt, config, (deps) => eventsRetry(deps, rest.slice(1), rt.stdout, rt.stderr))
+        rt.stderr(`unknown command "events ${rest[0] ?? ''}"\n\n${USAGE}`)
+        return 2
+      case 'import-django':
+        return await withDeps(rt, config, (deps) => importDjangoCommand(deps, rest, rt.stdout, rt.stderr))
       default:
         rt.stderr(`unknown command "${command}"\n\n${USAGE}`)
         return 2
@@ -82,11 +105,19 @@ async function serve(rt: Runtime, config: Config, log: Logger): Promise<number> 
   const built = await buildDeps(config, rt, log, systemClock)
   const app = createApp(built.deps)
   const server = await rt.serve(app.fetch, config.port, config.host)
+  const stopMaintenance = startMaintenance(built.deps)
+  // The outbox is sent in the background; state lives in the database, so a restart carries on.
+  const deliverer = config.events
+    ? createDeliverer({ db: built.deps.db, log, clock: systemClock, fetch: (url, init) => fetch(url, init), url: config.events.webhookUrl, secret: config.events.webhookSecret })
+    : undefined
+  deliverer?.start()
   log.info('listening', { url: `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}` })
   await new Promise<void>((resolve) => rt.onShutdownSignal(resolve))
   log.info('shutting down')
   built.stopAccepting()
+  stopMaintenance()
   await Promise.race([server.close(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS))])
+  await deliverer?.stop()
   await built.close()
   log.info('stopped')
   return 0

@@ -1,3 +1,4 @@
+import type { Context } from 'hono'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { KeyStore } from './auth/key-store.ts'
@@ -17,4 +18,6 @@ export interface Deps {
   secrets: Secrets
   /** False while the process shuts down, so load balancers stop sending before it goes. */
   accepting: () => boolean
+  /** The socket's remote address, from the runtime adapter (undefined when unknown). */
+  clientAddress: (c: Context) => string | undefined
 }

@@ -9,6 +9,7 @@ const CODES = {
   phone_number_opted_out: [400, 'Phone number opted out', 'This number has opted out of text messages from us.'],
   phone_number_not_allowed: [400, 'Phone number not allowed', 'Sign-in is not available for numbers in that country.'],
   invalid_otp: [400, 'Invalid code', 'The code is wrong, expired or already used.'],
+  captcha_failed: [400, 'Human check failed', 'The human check (captcha) is missing, expired or failed. Complete it and try again.'],
   invalid_token: [401, 'Invalid token', 'The token is missing, invalid or expired.'],
   account_disabled: [403, 'Account disabled', 'This account is disabled.'],
   not_found: [404, 'Not found', 'There is nothing at this path.'],

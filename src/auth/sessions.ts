@@ -1,6 +1,7 @@
 import type { Deps } from '../deps.ts'
 import { AppError } from '../errors.ts'
-import { findUserById, type User } from '../store/users.ts'
+import { maskPhone } from '../log.ts'
+import { deleteUser, findUserById, type User } from '../store/users.ts'
 import { findSession, revokeSession, revokeUserSessions, rotateSession } from '../store/sessions.ts'
 import { requireAccess } from './bearer.ts'
 import { seal, unsealText } from './seal.ts'
@@ -94,4 +95,16 @@ export async function currentUser(deps: Deps, authorization: string | undefined)
   if (!user) throw new AppError('invalid_token')
   if (user.disabledAt) throw new AppError('account_disabled')
   return user
+}
+
+/**
+ * Deletes the Bearer's own account (API.md: DELETE /me). Its sessions go with it, so this service
+ * refuses the account's tokens at once; user.deleted tells the services that verify on their own.
+ */
+export async function deleteAccount(deps: Deps, authorization: string | undefined): Promise<void> {
+  const claims = await requireAccess(deps, authorization)
+  const r = await deleteUser(deps.db, { id: claims.userId, now: deps.clock.now(), events: deps.config.events !== undefined })
+  if (r.outcome === 'missing') throw new AppError('invalid_token')
+  if (r.outcome === 'disabled') throw new AppError('account_disabled')
+  deps.log.info('account deleted', { user_id: claims.userId, phone: maskPhone(r.phoneNumber) })
 }

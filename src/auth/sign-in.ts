@@ -2,8 +2,13 @@ import type { Deps } from '../deps.ts'
 import { AppError } from '../errors.ts'
 import { maskPhone } from '../log.ts'
 import { SmsError } from '../sms/provider.ts'
-import { issueCode, withdrawCode } from '../store/otp-codes.ts'
+import { smsBody } from '../sms/template.ts'
+import { claimCode } from '../store/code-request.ts'
+import { hitCounters, undoHits, type Exceeded } from '../store/counters.ts'
+import { withdrawCode } from '../store/otp-codes.ts'
 import { signInWithCode } from '../store/sign-in.ts'
+import { verifyCaptcha } from './captcha.ts'
+import { failedVerifyHits, ipRequestHits, ipVerifyHits, retryAfterSeconds, sendHits, windowOf, type LimitedHit } from './limits.ts'
 import { generateCode, hashCode } from './otp-code.ts'
 import { normalizePhone } from './phone.ts'
 import { sha256 } from './secrets.ts'
@@ -14,41 +19,66 @@ export interface CodeRequested {
   resendAfterSeconds: number
 }
 
+export interface Caller {
+  /** The client's address, as far as the deployment can tell (see TRUST_PROXY_HOPS). */
+  ip: string
+}
+
+/** Throws 429 with the window's Retry-After when `hits` crossed a cap. */
+function limited(code: 'rate_limited' | 'too_many_attempts', hits: LimitedHit[], exceeded: Exceeded, now: Date): AppError {
+  return new AppError(code, { retryAfterSeconds: retryAfterSeconds(exceeded, windowOf(hits, exceeded.key), now) })
+}
+
 /** Sends a new code to the number. The answer is the same whether or not a user has it. */
-export async function requestCode(deps: Deps, phoneInput: string): Promise<CodeRequested> {
+export async function requestCode(deps: Deps, req: { phone: string; captchaToken?: string }, caller: Caller): Promise<CodeRequested> {
   const { config, clock, db, sms, log, secrets } = deps
-  const phone = normalizePhone(phoneInput, config.phone)
-  const code = generateCode(config.otp.length)
-  const codeHash = await hashCode(secrets.otpKey, phone.e164, code)
+  const phone = normalizePhone(req.phone, config.phone)
   const now = clock.now()
-  const issued = await issueCode(db, {
+  const ipHits = ipRequestHits(config.limits, caller.ip, now)
+  const ipExceeded = await hitCounters(db, ipHits)
+  if (ipExceeded) {
+    log.info('limit hit', { limit: 'requests per ip', ip: caller.ip })
+    throw limited('rate_limited', ipHits, ipExceeded, now)
+  }
+  if (config.captcha) await verifyCaptcha(config.captcha, req.captchaToken, caller.ip, log)
+
+  // A test number (TEST_PHONE_NUMBERS) gets its fixed code and no SMS; limits and checks stay the same.
+  const testCode = config.otp.testNumbers.get(phone.e164)
+  const code = testCode ?? generateCode(config.otp.length)
+  const codeHash = await hashCode(secrets.otpKey, phone.e164, code)
+  const hits = sendHits(config.limits, phone.e164, phone.country, now)
+  const claim = await claimCode(db, hits, {
     phone: phone.e164,
     codeHash,
     now,
     expiresAt: new Date(now.getTime() + config.otp.ttlSeconds * 1000),
     cooldownSeconds: config.otp.resendCooldownSeconds,
   })
-  if (!issued.issued) {
+  if (claim.outcome === 'cooldown') {
     log.info('code refused: resend cooldown', { phone: maskPhone(phone.e164) })
     throw new AppError('rate_limited', {
       detail: 'A code was sent to this number moments ago. Wait before asking for another.',
-      retryAfterSeconds: issued.retryAfterSeconds,
+      retryAfterSeconds: claim.retryAfterSeconds,
     })
   }
-  try {
-    const sent = await sms.send(phone.e164, smsBody(config.appName, code, config.otp.ttlSeconds))
-    log.info('code sent', { phone: maskPhone(phone.e164), provider: sms.name, message_id: sent.id })
-  } catch (err) {
-    // A code that never reached the phone must neither work nor hold the number's cooldown.
-    await withdrawCode(db, phone.e164, codeHash)
-    throw smsFailure(err)
+  if (claim.outcome === 'limited') {
+    log.info('limit hit', { limit: claim.exceeded.key.replace(phone.e164, maskPhone(phone.e164)) })
+    throw limited('rate_limited', hits, claim.exceeded, now)
+  }
+  if (testCode !== undefined) {
+    log.info('code stored for a test number; no SMS sent', { phone: maskPhone(phone.e164) })
+  } else {
+    try {
+      const sent = await sms.send(phone.e164, smsBody(config.sms.template, code), { country: phone.country })
+      log.info('code sent', { phone: maskPhone(phone.e164), provider: sms.name, message_id: sent.id })
+    } catch (err) {
+      // A code that never reached the phone must neither work, nor hold the cooldown, nor count as sent.
+      await withdrawCode(db, phone.e164, codeHash)
+      await undoHits(db, hits)
+      throw smsFailure(err)
+    }
   }
   return { expiresInSeconds: config.otp.ttlSeconds, resendAfterSeconds: config.otp.resendCooldownSeconds }
-}
-
-export function smsBody(appName: string, code: string, ttlSeconds: number): string {
-  const minutes = Math.max(1, Math.round(ttlSeconds / 60))
-  return `${code} is your ${appName} code. It expires in ${minutes} minute${minutes === 1 ? '' : 's'}. Never share it.`
 }
 
 function smsFailure(err: unknown): AppError {
@@ -77,11 +107,18 @@ export interface SignedIn {
 }
 
 /** Exchanges a code for a session. Every kind of bad code gets the same answer. */
-export async function verifyCode(deps: Deps, phoneInput: string, otp: string): Promise<SignedIn> {
+export async function verifyCode(deps: Deps, phoneInput: string, otp: string, caller: Caller): Promise<SignedIn> {
   const { config, clock, db, log, secrets, keys } = deps
   const phone = normalizePhone(phoneInput, config.phone)
-  if (!new RegExp(`^\\d{${config.otp.length}}$`).test(otp)) throw new AppError('invalid_otp')
   const now = clock.now()
+  const ipHits = ipVerifyHits(config.limits, caller.ip, now)
+  const ipExceeded = await hitCounters(db, ipHits)
+  if (ipExceeded) {
+    log.info('limit hit', { limit: 'verifies per ip', ip: caller.ip })
+    throw limited('too_many_attempts', ipHits, ipExceeded, now)
+  }
+  if (!new RegExp(`^\\d{${config.otp.length}}$`).test(otp)) throw new AppError('invalid_otp')
+  const failureHits = failedVerifyHits(config.limits, phone.e164, now)
   const sessionId = crypto.randomUUID()
   const refreshJti = crypto.randomUUID()
   const result = await signInWithCode(db, {
@@ -94,6 +131,8 @@ export async function verifyCode(deps: Deps, phoneInput: string, otp: string): P
       refreshJtiHash: await sha256(refreshJti),
       expiresAt: new Date(now.getTime() + config.jwt.refreshTtlSeconds * 1000),
     },
+    failureHits,
+    events: config.events !== undefined,
   })
   switch (result.outcome) {
     case 'wrong':
@@ -106,6 +145,9 @@ export async function verifyCode(deps: Deps, phoneInput: string, otp: string): P
     }
     case 'disabled':
       throw new AppError('account_disabled')
+    case 'limited':
+      log.info('limit hit', { limit: 'failed verifies per number', phone: maskPhone(phone.e164) })
+      throw limited('too_many_attempts', failureHits, result.exceeded, now)
   }
   const [access, refresh] = await Promise.all([
     signAccessToken(keys, config.jwt, { userId: result.userId, phone: phone.e164, now }),

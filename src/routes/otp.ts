@@ -1,9 +1,14 @@
 import { Hono } from 'hono'
+import * as v from 'valibot'
 import { requestCode, verifyCode } from '../auth/sign-in.ts'
 import type { Deps } from '../deps.ts'
 import { field, object, readJson } from './body.ts'
+import { clientIp } from './client-ip.ts'
 
-export const OtpRequestBody = object({ phone_number: field('phone_number', 64) })
+export const OtpRequestBody = object({
+  phone_number: field('phone_number', 64),
+  captcha_token: v.optional(field('captcha_token', 4096)),
+})
 export const OtpVerifyBody = object({ phone_number: field('phone_number', 64), otp: field('otp', 32) })
 
 /** Sign-in by SMS code. Both endpoints ignore any Authorization header (API.md). */
@@ -11,7 +16,7 @@ export function otpRoutes(deps: Deps) {
   return new Hono()
     .post('/request', async (c) => {
       const body = await readJson(c, OtpRequestBody)
-      const sent = await requestCode(deps, body.phone_number)
+      const sent = await requestCode(deps, { phone: body.phone_number, captchaToken: body.captcha_token }, { ip: clientIp(c, deps) })
       return c.json(
         { detail: 'A code has been sent.', expires_in: sent.expiresInSeconds, resend_after: sent.resendAfterSeconds },
         202,
@@ -19,7 +24,7 @@ export function otpRoutes(deps: Deps) {
     })
     .post('/verify', async (c) => {
       const body = await readJson(c, OtpVerifyBody)
-      const s = await verifyCode(deps, body.phone_number, body.otp)
+      const s = await verifyCode(deps, body.phone_number, body.otp, { ip: clientIp(c, deps) })
       return c.json({
         id: s.id,
         phone_number: s.phoneNumber,

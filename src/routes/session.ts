@@ -1,7 +1,8 @@
 import { Hono } from 'hono'
 import * as v from 'valibot'
-import { currentUser, logout, refreshSession } from '../auth/sessions.ts'
+import { currentUser, deleteAccount, logout, refreshSession } from '../auth/sessions.ts'
 import type { Deps } from '../deps.ts'
+import { exchangeLegacyRefresh, isLegacyRefreshToken } from '../legacy/legacy-refresh.ts'
 import { field, object, readJson } from './body.ts'
 
 export const RefreshBody = object({ refresh: field('refresh', 4096) })
@@ -15,7 +16,9 @@ export function sessionRoutes(deps: Deps) {
   return new Hono()
     .post('/token/refresh', async (c) => {
       const body = await readJson(c, RefreshBody)
-      const r = await refreshSession(deps, body.refresh)
+      const r = isLegacyRefreshToken(deps, body.refresh)
+        ? await exchangeLegacyRefresh(deps, body.refresh)
+        : await refreshSession(deps, body.refresh)
       return c.json({ access: r.access, refresh: r.refresh, token_type: 'Bearer', expires_in: r.expiresInSeconds })
     })
     .post('/logout', async (c) => {
@@ -31,5 +34,9 @@ export function sessionRoutes(deps: Deps) {
         created_at: user.createdAt.toISOString(),
         last_login_at: user.lastLoginAt?.toISOString() ?? null,
       })
+    })
+    .delete('/me', async (c) => {
+      await deleteAccount(deps, c.req.header('authorization'))
+      return c.body(null, 204)
     })
 }

@@ -1,6 +1,7 @@
 // Node entrypoint: `node src/runtime/node.ts [command]`. The only file that knows it runs on Node.
 import { PGlite } from '@electric-sql/pglite'
 import { serve } from '@hono/node-server'
+import { getConnInfo } from '@hono/node-server/conninfo'
 import { mkdirSync } from 'node:fs'
 import { main } from '../cli.ts'
 
@@ -12,6 +13,7 @@ const code = await main({
     return new PGlite(dataDir)
   },
   printLine: (line) => process.stdout.write(`${line}\n`),
+  clientAddress: (c) => getConnInfo(c).remote.address,
   stdout: (line) => process.stdout.write(`${line}\n`),
   stderr: (line) => process.stderr.write(`${line}\n`),
   serve: (fetch, port, hostname) =>

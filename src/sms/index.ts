@@ -1,22 +1,38 @@
-import type { SmsConfig } from '../config.ts'
+import { type Clock, systemClock } from '../clock.ts'
+import type { SmsConfig, SmsProviderConfig } from '../config.ts'
 import type { Logger } from '../log.ts'
 import { createConsoleProvider } from './console.ts'
+import { createFailoverProvider } from './failover.ts'
 import type { SmsProvider } from './provider.ts'
 import { createTextbeltProvider } from './textbelt.ts'
 import { createTwilioProvider } from './twilio.ts'
+import { createWebhookProvider } from './webhook.ts'
 
 export { createConsoleProvider } from './console.ts'
-export { SmsError, type SmsFailure, type SmsProvider } from './provider.ts'
+export { createFailoverProvider } from './failover.ts'
+export { SmsError, type SmsFailure, type SmsMeta, type SmsProvider } from './provider.ts'
+export { compileSmsTemplate, smsBody, type SmsTemplate } from './template.ts'
 export { createTextbeltProvider } from './textbelt.ts'
 export { createTwilioProvider } from './twilio.ts'
+export { createWebhookProvider } from './webhook.ts'
 
-/** `write` receives the console provider's lines; the other providers log through `log`. */
-export function createSmsProvider(sms: SmsConfig, log: Logger, write: (line: string) => void): SmsProvider {
-  switch (sms.provider) {
+/**
+ * The provider SMS_PROVIDER names; with several (`twilio,textbelt`), one that fails over in that
+ * order. `write` receives the console provider's lines; the other providers log through `log`.
+ */
+export function createSmsProvider(sms: SmsConfig, log: Logger, write: (line: string) => void, clock: Clock = systemClock): SmsProvider {
+  const providers = sms.providers.map((p) => createOne(p, log, write, clock))
+  return providers.length === 1 ? providers[0]! : createFailoverProvider(providers, log)
+}
+
+function createOne(p: SmsProviderConfig, log: Logger, write: (line: string) => void, clock: Clock): SmsProvider {
+  switch (p.provider) {
     case 'twilio':
-      return createTwilioProvider(sms.twilio, log)
+      return createTwilioProvider(p.twilio, log)
     case 'textbelt':
-      return createTextbeltProvider(sms.textbelt, log)
+      return createTextbeltProvider(p.textbelt, log)
+    case 'webhook':
+      return createWebhookProvider(p.webhook, log, clock)
     case 'console':
       return createConsoleProvider(write)
   }

@@ -4,7 +4,13 @@
  */
 export interface SmsProvider {
   readonly name: string
-  send(to: string, body: string): Promise<{ id: string }>
+  send(to: string, body: string, message: SmsMeta): Promise<{ id: string }>
+}
+
+/** What a provider may need to know besides the number and the text. */
+export interface SmsMeta {
+  /** The destination's ISO 3166-1 alpha-2 country (picks a per-country sender, tells a gateway). */
+  country: string
 }
 
 /**
@@ -15,6 +21,9 @@ export interface SmsProvider {
  * - unavailable: the provider could not be reached, timed out, or answered 5xx/429
  */
 export type SmsFailure = 'invalid_number' | 'opted_out' | 'region_blocked' | 'rejected' | 'unavailable'
+
+/** Failures about the number itself: another provider would refuse it too, so failover stops. */
+export const NUMBER_REFUSALS: ReadonlySet<SmsFailure> = new Set(['invalid_number', 'opted_out', 'region_blocked'])
 
 export class SmsError extends Error {
   readonly kind: SmsFailure

@@ -1,6 +1,7 @@
 import type { TextbeltConfig } from '../config.ts'
 import { type Logger, maskPhone } from '../log.ts'
 import { SmsError, type SmsProvider } from './provider.ts'
+import { redact, unreachable } from './reason.ts'
 
 /** Textbelt's answer to POST /text: `{ success, textId?, quotaRemaining, error? }`. */
 interface TextbeltAnswer {
@@ -17,19 +18,6 @@ function parseAnswer(text: string): TextbeltAnswer {
   } catch {
     return {}
   }
-}
-
-/** Error texts can echo the number or the request; reasons end up in logs. */
-function redact(text: string, to: string, key: string): string {
-  let out = key ? text.replaceAll(key, '[redacted]') : text
-  for (const n of new Set([to, to.replace(/^\+/, '')])) if (n.length >= 4) out = out.replaceAll(n, maskPhone(to))
-  // Cut after redacting, so a cut can never leave half a secret behind.
-  return out.slice(0, 300)
-}
-
-function unreachable(err: unknown, timeoutMs: number): string {
-  if (err instanceof DOMException && err.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`
-  return err instanceof Error ? err.message : String(err)
 }
 
 export function createTextbeltProvider(cfg: TextbeltConfig, log: Logger): SmsProvider {
@@ -50,7 +38,7 @@ export function createTextbeltProvider(cfg: TextbeltConfig, log: Logger): SmsPro
         })
         answer = parseAnswer(await res.text())
       } catch (err) {
-        throw new SmsError('unavailable', `textbelt unreachable: ${unreachable(err, cfg.timeoutMs)}`, { cause: err })
+        throw new SmsError('unavailable', redact(`textbelt unreachable: ${unreachable(err, cfg.timeoutMs)}`, to, [cfg.key]), { cause: err })
       }
 
       if (res.status === 429 || res.status >= 500) {
@@ -63,7 +51,7 @@ export function createTextbeltProvider(cfg: TextbeltConfig, log: Logger): SmsPro
 
       // Textbelt reports most failures with HTTP 200 and success: false.
       const detail = typeof answer.error === 'string' ? answer.error : 'no Textbelt error text'
-      const reason = redact(`textbelt ${res.status}: ${detail}`, to, cfg.key)
+      const reason = redact(`textbelt ${res.status}: ${detail}`, to, [cfg.key])
       if (/invalid.*phone|phone.*(invalid|not valid)/i.test(detail)) throw new SmsError('invalid_number', reason)
 
       const fields = { provider: 'textbelt', to: maskPhone(to), status: res.status, reason }

@@ -54,6 +54,34 @@ export interface SigningKeysTable {
   retired_at: NullableTimestamp
 }
 
+export interface RateCountersTable {
+  /** What is counted and for whom, e.g. "send:number:+12015550123". */
+  key: string
+  window_start: Timestamp
+  count: number
+}
+
+/** The event outbox: a row lives until the webhook receiver answered 2xx. */
+export interface EventsTable {
+  /** The webhook-id: the same on every try, so receivers can de-duplicate. */
+  id: string
+  type: string
+  /** The JSON body exactly as signed and sent. */
+  payload: string
+  created_at: Timestamp
+  attempts: ColumnType<number, number | undefined, number>
+  next_attempt_at: Timestamp
+  /** After this a failed try stops the retries (the event stays, listed by `events list`). */
+  give_up_at: Timestamp
+  last_attempt_at: NullableTimestamp
+  last_error: string | null
+  /** Which deliverer holds the row, until when: one instance sends it at a time. */
+  lease_id: string | null
+  leased_until: NullableTimestamp
+  /** Retries stopped: undeliverable until `events retry`. */
+  failed_at: NullableTimestamp
+}
+
 export interface SettingsTable {
   name: string
   value: string
@@ -65,4 +93,6 @@ export interface Database {
   sessions: SessionsTable
   signing_keys: SigningKeysTable
   settings: SettingsTable
+  events: EventsTable
+  rate_counters: RateCountersTable
 }

@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import { enqueueEvent } from '../events/outbox.ts'
 import type { Db } from './connect.ts'
 
 export interface User {
@@ -67,5 +68,30 @@ export async function setUserDisabled(db: Db, phone: string, disabled: boolean, 
         .execute()
     }
     return toUser(row)
+  })
+}
+
+export type DeleteUserResult = { outcome: 'deleted'; phoneNumber: string } | { outcome: 'disabled' } | { outcome: 'missing' }
+
+/**
+ * Deletes an enabled user and, through the foreign key, every session of theirs, with the
+ * user.deleted event in the same transaction. Only the users row and its sessions go: what is
+ * keyed by the phone number (the last code, rate-limit counters) stays, so deleting is no way
+ * around a limit. A disabled user is refused, so deleting is no way around a ban either.
+ */
+export async function deleteUser(db: Db, d: { id: number; now: Date; events: boolean }): Promise<DeleteUserResult> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .deleteFrom('users')
+      .where('id', '=', String(d.id))
+      .where('disabled_at', 'is', null)
+      .returning('phone_number')
+      .executeTakeFirst()
+    if (!row) {
+      const left = await trx.selectFrom('users').select('id').where('id', '=', String(d.id)).executeTakeFirst()
+      return { outcome: left ? 'disabled' : 'missing' }
+    }
+    if (d.events) await enqueueEvent(trx, { type: 'user.deleted', data: { id: d.id, phone_number: row.phone_number }, now: d.now })
+    return { outcome: 'deleted', phoneNumber: row.phone_number }
   })
 }

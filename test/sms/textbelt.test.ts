@@ -8,6 +8,7 @@ import { fakeTextbelt, type TextbeltBehaviour } from '../msw/textbelt.ts'
 
 const KEY = 'tb-key-4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c'
 const TO = '+12015550123'
+const US = { country: 'US' }
 const BODY = 'Your NomiSafe code is 123456. It expires in 5 minutes.'
 
 const config = (over: Partial<TextbeltConfig> = {}): TextbeltConfig => ({
@@ -47,7 +48,7 @@ function expectNoSecrets(err: SmsError, lines: string[]) {
 describe('textbelt provider', () => {
   it('sends the SMS as JSON to /text and returns the textId', async () => {
     const { fake, sms } = setup()
-    const { id } = await sms.send(TO, BODY)
+    const { id } = await sms.send(TO, BODY, US)
 
     expect(id).toBe(fake.messages[0]!.textId)
     expect(fake.requests).toHaveLength(1)
@@ -61,13 +62,13 @@ describe('textbelt provider', () => {
 
   it.each(['https://sms.example.test/belt', 'https://sms.example.test/belt/'])('works with a self-hosted TEXTBELT_URL %s', async (url) => {
     const { fake, sms } = setup('accept', { url })
-    await sms.send(TO, BODY)
+    await sms.send(TO, BODY, US)
     expect(fake.requests[0]!.url.href).toBe('https://sms.example.test/belt/text')
   })
 
   it('success: false with HTTP 200 is not reported as sent', async () => {
     const { sms, lines } = setup({ fail: { error: 'Message rejected by carrier', quotaRemaining: 12 } })
-    const err = await failure(sms.send(TO, BODY))
+    const err = await failure(sms.send(TO, BODY, US))
 
     expect(err.kind).toBe('rejected')
     expect(err.reason).toBe('textbelt 200: Message rejected by carrier')
@@ -77,8 +78,8 @@ describe('textbelt provider', () => {
 
   it('an exhausted quota is rejected and warns the operator that the quota is used up', async () => {
     const { sms, lines } = setup('accept', {}, 1)
-    await sms.send(TO, BODY)
-    const err = await failure(sms.send(TO, BODY))
+    await sms.send(TO, BODY, US)
+    const err = await failure(sms.send(TO, BODY, US))
 
     expect(err.kind).toBe('rejected')
     expect(err.reason).toBe('textbelt 200: Out of quota')
@@ -91,7 +92,7 @@ describe('textbelt provider', () => {
 
   it('an invalid phone number tells the user, with no full number in the reason', async () => {
     const { sms, lines } = setup({ fail: { error: `Invalid phone number or bad request: ${TO}`, quotaRemaining: 30 } })
-    const err = await failure(sms.send(TO, BODY))
+    const err = await failure(sms.send(TO, BODY, US))
 
     expect(err.kind).toBe('invalid_number')
     expect(err.reason).toContain('+1201*****23')
@@ -100,7 +101,7 @@ describe('textbelt provider', () => {
 
   it('never puts the key in the reason, even if Textbelt echoes it', async () => {
     const { sms, lines } = setup({ fail: { error: `Unknown key ${KEY}`, quotaRemaining: 0 } })
-    const err = await failure(sms.send(TO, BODY))
+    const err = await failure(sms.send(TO, BODY, US))
     expect(err.reason).toContain('[redacted]')
     expectNoSecrets(err, lines)
   })
@@ -109,16 +110,17 @@ describe('textbelt provider', () => {
     ['500 with success: false', { fail: { error: 'Internal error', status: 500 } }],
     ['429', { fail: { error: 'Too many requests', status: 429 } }],
     ['502 HTML page', { raw: { status: 502, body: '<html>Bad Gateway</html>' } }],
-  ])('Textbelt answering %s is reported as unavailable, without a warning', async (_, behaviour) => {
-    const { sms, lines } = setup(behaviour)
-    const err = await failure(sms.send(TO, BODY))
+  ])('Textbelt answering %s is reported as unavailable, without a warning or a retry', async (_, behaviour) => {
+    const { fake, sms, lines } = setup(behaviour)
+    const err = await failure(sms.send(TO, BODY, US))
     expect(err.kind).toBe('unavailable')
+    expect(fake.requests).toHaveLength(1)
     expect(lines).toEqual([])
   })
 
   it('a 2xx that is not JSON is rejected without crashing', async () => {
     const { sms } = setup({ raw: { status: 200, body: 'OK' } })
-    const err = await failure(sms.send(TO, BODY))
+    const err = await failure(sms.send(TO, BODY, US))
     expect(err.kind).toBe('rejected')
     expect(err.reason).toBe('textbelt 200: no Textbelt error text')
   })
@@ -126,7 +128,7 @@ describe('textbelt provider', () => {
   it('gives up after timeoutMs when Textbelt never answers', async () => {
     const { fake, sms, lines } = setup('hang', { timeoutMs: 200 })
     const started = performance.now()
-    const err = await failure(sms.send(TO, BODY))
+    const err = await failure(sms.send(TO, BODY, US))
 
     expect(performance.now() - started).toBeLessThan(1500)
     expect(fake.requests).toHaveLength(1)
@@ -137,7 +139,7 @@ describe('textbelt provider', () => {
 
   it('a network failure is reported as unavailable', async () => {
     const { fake, sms, lines } = setup('network-error')
-    const err = await failure(sms.send(TO, BODY))
+    const err = await failure(sms.send(TO, BODY, US))
 
     expect(fake.requests).toHaveLength(1)
     expect(err.kind).toBe('unavailable')

@@ -1,3 +1,4 @@
+import type { Context } from 'hono'
 import { createApp, type App } from '../../src/app.ts'
 import { createKeyStore } from '../../src/auth/key-store.ts'
 import { deriveSecrets } from '../../src/auth/secrets.ts'
@@ -50,7 +51,9 @@ export async function testApp<S extends SmsProvider = RecordingSms>(
     maxTokenLifetimeSeconds: config.jwt.refreshTtlSeconds,
     providedKey: config.jwt.privateKey,
   })
-  const deps: Deps = { config, db: conn.db, sms, log, clock, keys, secrets, accepting: () => true }
+  // In-process requests have no socket: tests name the caller's address in a header of their own.
+  const clientAddress = (c: Context) => c.req.header('x-test-client-ip') ?? '192.0.2.1'
+  const deps: Deps = { config, db: conn.db, sms, log, clock, keys, secrets, accepting: () => true, clientAddress }
   return { app: createApp(deps), deps, clock, sms, log, config }
 }
 

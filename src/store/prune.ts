@@ -1,0 +1,25 @@
+import type { Db } from './connect.ts'
+import { pruneCounters } from './counters.ts'
+
+export interface Pruned {
+  counters: number
+  codes: number
+  sessions: number
+}
+
+const DAY_MS = 86_400_000
+
+/**
+ * Deletes what no rule reads any more: counters whose longest window (a day) is long over, codes
+ * expired a day ago (far past any cooldown), and sessions that ended or expired a day ago.
+ */
+export async function pruneOld(db: Db, now: Date): Promise<Pruned> {
+  const dayAgo = new Date(now.getTime() - DAY_MS)
+  const counters = await pruneCounters(db, new Date(now.getTime() - 2 * DAY_MS))
+  const codes = await db.deleteFrom('otp_codes').where('expires_at', '<', dayAgo).executeTakeFirst()
+  const sessions = await db
+    .deleteFrom('sessions')
+    .where((eb) => eb.or([eb('revoked_at', '<', dayAgo), eb('expires_at', '<', dayAgo)]))
+    .executeTakeFirst()
+  return { counters, codes: Number(codes.numDeletedRows), sessions: Number(sessions.numDeletedRows) }
+}
