@@ -1,7 +1,11 @@
 import { Hono } from 'hono'
 import { cors } from 'hono/cors'
+import { secureHeaders } from 'hono/secure-headers'
 import type { Deps } from './deps.ts'
 import { AppError, toProblem } from './errors.ts'
+import { adminRoutes } from './routes/admin.ts'
+import { docsRoutes } from './routes/docs.ts'
+import { metricsRoutes } from './routes/metrics.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { otpRoutes } from './routes/otp.ts'
 import { sessionRoutes } from './routes/session.ts'
@@ -10,7 +14,7 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/
 
 /** The whole HTTP API as a function of its dependencies; runtimes only serve `app.fetch`. */
 export function createApp(deps: Deps) {
-  const { log, clock, config } = deps
+  const { log, config } = deps
   // strict: false serves every path with and without its trailing slash (the original clients use it).
   const app = new Hono<{ Variables: { requestId: string } }>({ strict: false })
 
@@ -18,17 +22,31 @@ export function createApp(deps: Deps) {
     const given = c.req.header('x-request-id')
     const requestId = given && REQUEST_ID.test(given) ? given : crypto.randomUUID()
     c.set('requestId', requestId)
-    const started = clock.now().getTime()
+    const started = performance.now()
     await next()
     c.res.headers.set('x-request-id', requestId)
+    const seconds = (performance.now() - started) / 1000
+    // The route pattern, not the path: bounded label values whatever clients send.
+    const route = c.req.routePath
+    deps.metrics.inc('http_requests_total', { method: c.req.method, route, status: String(c.res.status) })
+    deps.metrics.observe('http_request_duration_seconds', { method: c.req.method, route }, seconds)
     log.info('request', {
       request_id: requestId,
       method: c.req.method,
-      route: c.req.routePath,
+      route,
       status: c.res.status,
-      duration_ms: clock.now().getTime() - started,
+      duration_ms: Math.round(seconds * 10000) / 10,
     })
   })
+  app.use(
+    secureHeaders({
+      strictTransportSecurity: config.hstsMaxAgeSeconds > 0 ? `max-age=${config.hstsMaxAgeSeconds}; includeSubDomains` : false,
+      // Answers are read cross-origin by the apps (CORS); CORP same-origin would get in the way.
+      crossOriginResourcePolicy: false,
+      crossOriginOpenerPolicy: false,
+      xFrameOptions: 'DENY',
+    }),
+  )
   app.use(
     cors({
       origin: config.corsOrigins.length === 0 ? '*' : config.corsOrigins,
@@ -45,6 +63,18 @@ export function createApp(deps: Deps) {
   app.route('/api/auth/otp', otpRoutes(deps))
   app.route('/api/auth', sessionRoutes(deps))
   app.route('/', opsRoutes(deps))
+  app.route('/', docsRoutes()) // GET /openapi.json and GET /docs
+  if (!config.metricsPort) app.route('/', metricsRoutes(deps))
+  if (config.adminToken) app.route('/admin', adminRoutes(deps, config.adminToken))
+  return app
+}
+
+/** /metrics alone, for METRICS_PORT: scrapers reach it on a port the internet does not. */
+export function createMetricsApp(deps: Deps) {
+  const app = new Hono()
+  app.onError((err, c) => toProblem(err, c, deps.log))
+  app.notFound((c) => toProblem(new AppError('not_found'), c, deps.log))
+  app.route('/', metricsRoutes(deps))
   return app
 }
 

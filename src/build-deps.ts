@@ -5,6 +5,7 @@ import type { Deps } from './deps.ts'
 import { createKeyStore } from './auth/key-store.ts'
 import { deriveSecrets, randomSecret } from './auth/secrets.ts'
 import type { Logger } from './log.ts'
+import { createMetrics } from './metrics.ts'
 import { createSmsProvider } from './sms/index.ts'
 import { connectDatabase, type OpenEmbedded } from './store/connect.ts'
 import { migrateToLatest } from './store/migrate.ts'
@@ -55,6 +56,7 @@ export async function buildDeps(config: Config, platform: Platform, log: Logger,
       db: conn.db,
       sms: createSmsProvider(config.sms, log, platform.printLine, clock),
       log,
+      metrics: createMetrics(),
       clock,
       keys,
       secrets,

@@ -1,7 +1,9 @@
-import { createApp } from './app.ts'
+import { createApp, createMetricsApp } from './app.ts'
 import { buildDeps, type Platform } from './build-deps.ts'
 import { systemClock } from './clock.ts'
 import { ConfigError, loadConfig, type Config, type Env } from './config.ts'
+import { auditList } from './cli/audit.ts'
+import { helpFor, usage } from './cli/commands.ts'
 import { eventsList, eventsRetry } from './cli/events.ts'
 import { keysList, keysRotate } from './cli/keys.ts'
 import { usersSetDisabled } from './cli/users.ts'
@@ -33,29 +35,15 @@ export interface Server {
 
 const SHUTDOWN_GRACE_MS = 10_000
 
-const USAGE = `Usage: nomisafe [command]
-
-Commands:
-  serve                 Run the HTTP service (the default). Applies pending migrations unless MIGRATE_ON_START=false.
-  migrate               Apply pending database migrations and exit.
-  keys list             List the signing keys: which one signs, until when retired ones stay published.
-  keys rotate           Make a new key the signer; the old one stays published until its tokens expired.
-  users disable PHONE   Disable a user and end every session of theirs.
-  users enable PHONE    Enable a disabled user again.
-  events list           List the events not delivered to EVENTS_WEBHOOK_URL yet, and why the last try failed.
-  events retry [ID...]  Send the given events (default: every undelivered one) again now, with a fresh retry schedule.
-  import-django --from URL [--dry-run] [--batch-size N]
-                        Copy the users of the original Django backend (accounts_user), ids kept.
-  prune                 Delete old rate-limit counters, expired codes and ended sessions.
-  help                  Show this help.
-
-Settings come from the environment; see the README and .env.example.`
-
 /** Runs one CLI command; resolves with the process exit code. */
 export async function main(rt: Runtime): Promise<number> {
   const [command = 'serve', ...rest] = rt.argv
-  if (command === 'help' || command === '--help' || command === '-h' || rest.includes('--help')) {
-    rt.stdout(USAGE)
+  if (command === 'help' || command === '--help' || command === '-h') {
+    rt.stdout(helpFor(rest))
+    return 0
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    rt.stdout(helpFor([command, ...rest]))
     return 0
   }
   let config: Config
@@ -68,7 +56,12 @@ export async function main(rt: Runtime): Promise<number> {
     }
     throw err
   }
-  const log = createLogger(config.logLevel, (line, level) => (level === 'error' || level === 'warn' ? rt.stderr(line) : rt.stdout(line)))
+  const log = createLogger(
+    config.logLevel,
+    (line, level) => (level === 'error' || level === 'warn' ? rt.stderr(line) : rt.stdout(line)),
+    systemClock,
+    config.logFormat,
+  )
   try {
     switch (command) {
       case 'serve':
@@ -77,8 +70,8 @@ export async function main(rt: Runtime): Promise<number> {
         return await migrate(rt, config)
       case 'prune':
         return await withDeps(rt, config, async (deps) => {
-          const p = await pruneOld(deps.db, deps.clock.now())
-          rt.stdout(`deleted ${p.counters} counters, ${p.codes} codes, ${p.sessions} sessions`)
+          const p = await pruneOld(deps.db, deps.clock.now(), { auditRetentionDays: config.auditRetentionDays })
+          rt.stdout(`deleted ${p.counters} counters, ${p.codes} codes, ${p.sessions} sessions, ${p.auditEvents} audit events`)
           return 0
         })
       case 'keys':
@@ -87,12 +80,14 @@ export async function main(rt: Runtime): Promise<number> {
       case 'events':
         if (rest[0] === 'list') return await withDeps(rt, config, (deps) => eventsList(deps, rt.stdout))
         if (rest[0] === 'retry') return await withDeps(rt, config, (deps) => eventsRetry(deps, rest.slice(1), rt.stdout, rt.stderr))
-        rt.stderr(`unknown command "events ${rest[0] ?? ''}"\n\n${USAGE}`)
+        rt.stderr(`unknown command "events ${rest[0] ?? ''}"\n\n${usage()}`)
         return 2
+      case 'audit':
+        return await withDeps(rt, config, (deps) => auditList(deps, rest, rt.stdout, rt.stderr))
       case 'import-django':
         return await withDeps(rt, config, (deps) => importDjangoCommand(deps, rest, rt.stdout, rt.stderr))
       default:
-        rt.stderr(`unknown command "${command}"\n\n${USAGE}`)
+        rt.stderr(`unknown command "${command}"\n\n${usage()}`)
         return 2
     }
   } catch (err) {
@@ -105,6 +100,7 @@ async function serve(rt: Runtime, config: Config, log: Logger): Promise<number> 
   const built = await buildDeps(config, rt, log, systemClock)
   const app = createApp(built.deps)
   const server = await rt.serve(app.fetch, config.port, config.host)
+  const metricsServer = config.metricsPort ? await rt.serve(createMetricsApp(built.deps).fetch, config.metricsPort, config.host) : undefined
   const stopMaintenance = startMaintenance(built.deps)
   // The outbox is sent in the background; state lives in the database, so a restart carries on.
   const deliverer = config.events
@@ -116,7 +112,7 @@ async function serve(rt: Runtime, config: Config, log: Logger): Promise<number> 
   log.info('shutting down')
   built.stopAccepting()
   stopMaintenance()
-  await Promise.race([server.close(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS))])
+  await Promise.race([Promise.all([server.close(), metricsServer?.close()]), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS))])
   await deliverer?.stop()
   await built.close()
   log.info('stopped')
@@ -126,7 +122,7 @@ async function serve(rt: Runtime, config: Config, log: Logger): Promise<number> 
 /** Verbs that work on the service's state, with the same database, secrets and keys as `serve`. */
 async function withDeps(rt: Runtime, config: Config, run: (deps: Deps) => Promise<number>): Promise<number> {
   // Only warnings and errors, on stderr: the verb's own output stays readable on stdout.
-  const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn', (line) => rt.stderr(line))
+  const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn', (line) => rt.stderr(line), systemClock, config.logFormat)
   const built = await buildDeps(config, rt, log, systemClock)
   try {
     return await run(built.deps)
@@ -146,7 +142,7 @@ function admin(rt: Runtime, deps: Deps, command: string, [verb, arg]: string[]):
     case 'users enable':
       return usersSetDisabled(deps, arg, verb === 'disable', rt.stdout, rt.stderr)
     default:
-      rt.stderr(`unknown command "${action}"\n\n${USAGE}`)
+      rt.stderr(`unknown command "${action}"\n\n${usage()}`)
       return Promise.resolve(2)
   }
 }

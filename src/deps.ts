@@ -4,6 +4,7 @@ import type { Config } from './config.ts'
 import type { KeyStore } from './auth/key-store.ts'
 import type { Secrets } from './auth/secrets.ts'
 import type { Logger } from './log.ts'
+import type { Metrics } from './metrics.ts'
 import type { SmsProvider } from './sms/provider.ts'
 import type { Db } from './store/connect.ts'
 
@@ -13,6 +14,7 @@ export interface Deps {
   db: Db
   sms: SmsProvider
   log: Logger
+  metrics: Metrics
   clock: Clock
   keys: KeyStore
   secrets: Secrets

@@ -2,8 +2,8 @@ import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { Logger } from './log.ts'
 
-/** Every error code the API names (API.md), with its status and a sentence a person can read. */
-const CODES = {
+/** Every error code the API names (API.md): its usual status, title, and a sentence a person can read. */
+export const CODES = {
   invalid_request: [400, 'Invalid request', 'The request body is not valid.'],
   invalid_phone_number: [400, 'Invalid phone number', 'The phone number is not a valid, dialable number.'],
   phone_number_opted_out: [400, 'Phone number opted out', 'This number has opted out of text messages from us.'],
@@ -22,6 +22,9 @@ const CODES = {
 } as const satisfies Record<string, readonly [number, string, string]>
 
 export type ErrorCode = keyof typeof CODES
+
+/** The problem `type` URI of a code (RFC 9457). */
+export const problemType = (code: ErrorCode) => `https://nomisafe.dev/problems/${code.replaceAll('_', '-')}`
 
 export interface InvalidParam {
   name: string
@@ -92,7 +95,7 @@ export function toProblem(err: unknown, c: Context, log: Logger): Response {
     })
   }
   const body: Record<string, unknown> = {
-    type: `https://nomisafe.dev/problems/${code.replaceAll('_', '-')}`,
+    type: problemType(code),
     title: CODES[code][1],
     status,
     detail: appErr.message,

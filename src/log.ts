@@ -16,15 +16,20 @@ export interface Logger {
 
 const RANK: Record<LogLevel | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
 
-/** A logger that writes JSON lines through `write` (the runtime hands in stdout/stderr). */
+/**
+ * A logger that writes through `write` (the runtime hands in stdout/stderr): JSON lines for
+ * machines, or with format 'pretty' one readable line per event for a developer's terminal.
+ */
 export function createLogger(
   level: LogLevel | 'silent',
   write: (line: string, level: LogLevel) => void,
   clock: Clock = systemClock,
+  format: 'json' | 'pretty' = 'json',
 ): Logger {
   const emit = (lvl: LogLevel) => (msg: string, fields: LogFields = {}) => {
     if (RANK[lvl] < RANK[level]) return
-    write(JSON.stringify({ time: clock.now().toISOString(), level: lvl, msg, ...fields }), lvl)
+    const time = clock.now().toISOString()
+    write(format === 'pretty' ? pretty(time, lvl, msg, fields) : JSON.stringify({ time, level: lvl, msg, ...fields }), lvl)
   }
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') }
 }
@@ -35,4 +40,12 @@ export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() 
 export function maskPhone(e164: string): string {
   if (e164.length <= 7) return '*'.repeat(e164.length)
   return e164.slice(0, 5) + '*'.repeat(e164.length - 7) + e164.slice(-2)
+}
+
+function pretty(time: string, level: LogLevel, msg: string, fields: LogFields): string {
+  const rest = Object.entries(fields)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+    .join(' ')
+  return `${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}${rest ? `  ${rest}` : ''}`
 }

@@ -13,7 +13,7 @@ export function startMaintenance(deps: Deps): () => void {
     if (running) return
     running = true
     try {
-      const pruned = await pruneOld(db, clock.now())
+      const pruned = await pruneOld(db, clock.now(), { auditRetentionDays: config.auditRetentionDays })
       log.info('pruned old rows', { ...pruned })
     } catch (err) {
       log.warn('pruning failed; will try again', { error: err instanceof Error ? err.message : String(err) })

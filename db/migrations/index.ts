@@ -3,6 +3,7 @@ import * as m0001 from './0001_initial.ts'
 import * as m0002 from './0002_session_rotation.ts'
 import * as m0003 from './0003_rate_limits.ts'
 import * as m0004 from './0004_events_and_legacy.ts'
+import * as m0005 from './0005_audit_events.ts'
 
 /** Listed by hand, not read from a folder, so a bundled binary carries every migration. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '0002_session_rotation': m0002,
   '0003_rate_limits': m0003,
   '0004_events_and_legacy': m0004,
+  '0005_audit_events': m0005,
 }

@@ -10,8 +10,9 @@ function windowStart(now: Date, seconds: number): Date {
   return new Date(Math.floor(now.getTime() / ms) * ms)
 }
 
-function hit(key: string, now: Date, windowSeconds: number, limit: number): Hit & { windowSeconds: number } {
-  return { key: `${key}:${windowSeconds}`, windowStart: windowStart(now, windowSeconds), limit, windowSeconds }
+/** `name` is the cap as operators know it (the setting, lower-cased), for metrics and the audit trail. */
+function hit(name: string, key: string, now: Date, windowSeconds: number, limit: number): Hit & { windowSeconds: number; name: string } {
+  return { name, key: `${key}:${windowSeconds}`, windowStart: windowStart(now, windowSeconds), limit, windowSeconds }
 }
 
 export type LimitedHit = ReturnType<typeof hit>
@@ -21,25 +22,25 @@ export function retryAfterSeconds(h: { windowStart: Date }, windowSeconds: numbe
   return Math.max(1, Math.ceil((h.windowStart.getTime() + windowSeconds * 1000 - now.getTime()) / 1000))
 }
 
-export function windowOf(hits: LimitedHit[], key: string): number {
-  return hits.find((h) => h.key === key)?.windowSeconds ?? HOUR
+export function hitOf(hits: LimitedHit[], key: string): LimitedHit {
+  return hits.find((h) => h.key === key)!
 }
 
 type Limits = Config['limits']
 
 /** Every code request from one client address counts, sent or not. */
-export const ipRequestHits = (l: Limits, ip: string, now: Date) => [hit(`request:ip:${ip}`, now, HOUR, l.requestsPerIpHour)]
+export const ipRequestHits = (l: Limits, ip: string, now: Date) => [hit('requests_per_ip_hour', `request:ip:${ip}`, now, HOUR, l.requestsPerIpHour)]
 
 /** Every verify from one client address counts. */
-export const ipVerifyHits = (l: Limits, ip: string, now: Date) => [hit(`verify:ip:${ip}`, now, HOUR, l.verifiesPerIpHour)]
+export const ipVerifyHits = (l: Limits, ip: string, now: Date) => [hit('verifies_per_ip_hour', `verify:ip:${ip}`, now, HOUR, l.verifiesPerIpHour)]
 
 /** What an SMS costs: counted only when a code is really sent. */
 export const sendHits = (l: Limits, phone: string, country: string, now: Date) => [
-  hit(`send:number:${phone}`, now, HOUR, l.sendsPerNumberHour),
-  hit(`send:number:${phone}`, now, DAY, l.sendsPerNumberDay),
-  hit(`send:country:${country}`, now, HOUR, l.sendsPerCountryHour),
-  hit('send:all', now, HOUR, l.sendsPerHour),
+  hit('sends_per_number_hour', `send:number:${phone}`, now, HOUR, l.sendsPerNumberHour),
+  hit('sends_per_number_day', `send:number:${phone}`, now, DAY, l.sendsPerNumberDay),
+  hit('sends_per_country_hour', `send:country:${country}`, now, HOUR, l.sendsPerCountryHour),
+  hit('sends_per_hour', 'send:all', now, HOUR, l.sendsPerHour),
 ]
 
 /** Wrong codes per number, across all its codes: asking for new codes does not reset it. */
-export const failedVerifyHits = (l: Limits, phone: string, now: Date) => [hit(`verify-failed:number:${phone}`, now, HOUR, l.failedVerifiesPerNumberHour)]
+export const failedVerifyHits = (l: Limits, phone: string, now: Date) => [hit('failed_verifies_per_number_hour', `verify-failed:number:${phone}`, now, HOUR, l.failedVerifiesPerNumberHour)]

@@ -1,11 +1,11 @@
 import type { Deps } from '../deps.ts'
 import { AppError } from '../errors.ts'
-import { maskPhone } from '../log.ts'
 import { deleteUser, findUserById, type User } from '../store/users.ts'
 import { findSession, revokeSession, revokeUserSessions, rotateSession } from '../store/sessions.ts'
 import { requireAccess } from './bearer.ts'
 import { seal, unsealText } from './seal.ts'
 import { sha256 } from './secrets.ts'
+import { securityEvent, type Actor } from './security-events.ts'
 import { signAccessToken, signRefreshToken, verifyToken } from './tokens.ts'
 
 export interface Refreshed {
@@ -21,7 +21,7 @@ const sealContext = (sessionId: string) => `session-refresh:${sessionId}`
  * away is theft or a lost race: inside the grace window it gets the session's newest refresh
  * token again (the chain never forks), after it the whole session ends.
  */
-export async function refreshSession(deps: Deps, token: string): Promise<Refreshed> {
+export async function refreshSession(deps: Deps, token: string, actor: Actor): Promise<Refreshed> {
   const { keys, config, clock, db, secrets, log } = deps
   const now = clock.now()
   const claims = await verifyToken(keys, config.jwt, token, 'refresh', now)
@@ -61,19 +61,19 @@ export async function refreshSession(deps: Deps, token: string): Promise<Refresh
   }
   if (session.currentJtiHash !== presentedJtiHash) {
     await revokeSession(db, sessionId, session.userId, 'reuse', now)
-    log.warn('refresh token reuse detected: session ended', { session_id: sessionId, user_id: session.userId })
+    await securityEvent(deps, 'refresh_reuse', actor, { userId: session.userId, phone: session.phoneNumber, detail: { session_id: sessionId } })
   }
   throw new AppError('invalid_token')
 }
 
 /** Ends the session of a refresh token, or with `all` every session of the Bearer's user. */
-export async function logout(deps: Deps, req: { refresh?: string; all?: boolean; authorization?: string }): Promise<void> {
-  const { keys, config, clock, db, log } = deps
+export async function logout(deps: Deps, req: { refresh?: string; all?: boolean; authorization?: string }, actor: Actor): Promise<void> {
+  const { keys, config, clock, db } = deps
   const now = clock.now()
   if (req.all === true) {
     const claims = await requireAccess(deps, req.authorization)
     const ended = await revokeUserSessions(db, claims.userId, 'logout_all', now)
-    log.info('logged out everywhere', { user_id: claims.userId, sessions: ended })
+    await securityEvent(deps, 'logout_all', actor, { userId: claims.userId, detail: { sessions: ended } })
     return
   }
   if (!req.refresh) {
@@ -84,7 +84,7 @@ export async function logout(deps: Deps, req: { refresh?: string; all?: boolean;
   }
   const claims = await verifyToken(keys, config.jwt, req.refresh, 'refresh', now)
   if (await revokeSession(db, claims.sid!, claims.userId, 'logout', now)) {
-    log.info('logged out', { user_id: claims.userId, session_id: claims.sid })
+    await securityEvent(deps, 'logout', actor, { userId: claims.userId, detail: { session_id: claims.sid } })
   }
 }
 
@@ -101,10 +101,10 @@ export async function currentUser(deps: Deps, authorization: string | undefined)
  * Deletes the Bearer's own account (API.md: DELETE /me). Its sessions go with it, so this service
  * refuses the account's tokens at once; user.deleted tells the services that verify on their own.
  */
-export async function deleteAccount(deps: Deps, authorization: string | undefined): Promise<void> {
+export async function deleteAccount(deps: Deps, authorization: string | undefined, actor: Actor): Promise<void> {
   const claims = await requireAccess(deps, authorization)
   const r = await deleteUser(deps.db, { id: claims.userId, now: deps.clock.now(), events: deps.config.events !== undefined })
   if (r.outcome === 'missing') throw new AppError('invalid_token')
   if (r.outcome === 'disabled') throw new AppError('account_disabled')
-  deps.log.info('account deleted', { user_id: claims.userId, phone: maskPhone(r.phoneNumber) })
+  await securityEvent(deps, 'user_deleted', actor, { userId: claims.userId, phone: r.phoneNumber })
 }

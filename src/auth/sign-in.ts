@@ -8,10 +8,11 @@ import { hitCounters, undoHits, type Exceeded } from '../store/counters.ts'
 import { withdrawCode } from '../store/otp-codes.ts'
 import { signInWithCode } from '../store/sign-in.ts'
 import { verifyCaptcha } from './captcha.ts'
-import { failedVerifyHits, ipRequestHits, ipVerifyHits, retryAfterSeconds, sendHits, windowOf, type LimitedHit } from './limits.ts'
+import { failedVerifyHits, ipRequestHits, ipVerifyHits, retryAfterSeconds, sendHits, hitOf, type LimitedHit } from './limits.ts'
 import { generateCode, hashCode } from './otp-code.ts'
 import { normalizePhone } from './phone.ts'
 import { sha256 } from './secrets.ts'
+import { securityEvent, type Actor } from './security-events.ts'
 import { signAccessToken, signRefreshToken } from './tokens.ts'
 
 export interface CodeRequested {
@@ -19,14 +20,24 @@ export interface CodeRequested {
   resendAfterSeconds: number
 }
 
-export interface Caller {
+export interface Caller extends Actor {
   /** The client's address, as far as the deployment can tell (see TRUST_PROXY_HOPS). */
   ip: string
 }
 
-/** Throws 429 with the window's Retry-After when `hits` crossed a cap. */
-function limited(code: 'rate_limited' | 'too_many_attempts', hits: LimitedHit[], exceeded: Exceeded, now: Date): AppError {
-  return new AppError(code, { retryAfterSeconds: retryAfterSeconds(exceeded, windowOf(hits, exceeded.key), now) })
+/** Records which cap refused the request and returns its 429, with the window's Retry-After. */
+async function limited(
+  deps: Deps,
+  caller: Caller,
+  code: 'rate_limited' | 'too_many_attempts',
+  hits: LimitedHit[],
+  exceeded: Exceeded,
+  phone?: string,
+): Promise<AppError> {
+  const { name: limit, windowSeconds } = hitOf(hits, exceeded.key)
+  deps.metrics.inc('rate_limit_hits_total', { limit })
+  await securityEvent(deps, 'limit_hit', caller, { phone, detail: { limit } })
+  return new AppError(code, { retryAfterSeconds: retryAfterSeconds(exceeded, windowSeconds, deps.clock.now()) })
 }
 
 /** Sends a new code to the number. The answer is the same whether or not a user has it. */
@@ -36,10 +47,7 @@ export async function requestCode(deps: Deps, req: { phone: string; captchaToken
   const now = clock.now()
   const ipHits = ipRequestHits(config.limits, caller.ip, now)
   const ipExceeded = await hitCounters(db, ipHits)
-  if (ipExceeded) {
-    log.info('limit hit', { limit: 'requests per ip', ip: caller.ip })
-    throw limited('rate_limited', ipHits, ipExceeded, now)
-  }
+  if (ipExceeded) throw await limited(deps, caller, 'rate_limited', ipHits, ipExceeded)
   if (config.captcha) await verifyCaptcha(config.captcha, req.captchaToken, caller.ip, log)
 
   // A test number (TEST_PHONE_NUMBERS) gets its fixed code and no SMS; limits and checks stay the same.
@@ -61,20 +69,20 @@ export async function requestCode(deps: Deps, req: { phone: string; captchaToken
       retryAfterSeconds: claim.retryAfterSeconds,
     })
   }
-  if (claim.outcome === 'limited') {
-    log.info('limit hit', { limit: claim.exceeded.key.replace(phone.e164, maskPhone(phone.e164)) })
-    throw limited('rate_limited', hits, claim.exceeded, now)
-  }
+  if (claim.outcome === 'limited') throw await limited(deps, caller, 'rate_limited', hits, claim.exceeded, phone.e164)
   if (testCode !== undefined) {
     log.info('code stored for a test number; no SMS sent', { phone: maskPhone(phone.e164) })
   } else {
     try {
       const sent = await sms.send(phone.e164, smsBody(config.sms.template, code), { country: phone.country })
-      log.info('code sent', { phone: maskPhone(phone.e164), provider: sms.name, message_id: sent.id })
+      deps.metrics.inc('sms_sent_total', { provider: sms.name, country: phone.country, outcome: 'sent' })
+      await securityEvent(deps, 'code_sent', caller, { phone: phone.e164, detail: { provider: sms.name, message_id: sent.id } })
     } catch (err) {
       // A code that never reached the phone must neither work, nor hold the cooldown, nor count as sent.
       await withdrawCode(db, phone.e164, codeHash)
       await undoHits(db, hits)
+      const outcome = err instanceof SmsError ? err.kind : 'error'
+      deps.metrics.inc('sms_sent_total', { provider: sms.name, country: phone.country, outcome })
       throw smsFailure(err)
     }
   }
@@ -113,10 +121,7 @@ export async function verifyCode(deps: Deps, phoneInput: string, otp: string, ca
   const now = clock.now()
   const ipHits = ipVerifyHits(config.limits, caller.ip, now)
   const ipExceeded = await hitCounters(db, ipHits)
-  if (ipExceeded) {
-    log.info('limit hit', { limit: 'verifies per ip', ip: caller.ip })
-    throw limited('too_many_attempts', ipHits, ipExceeded, now)
-  }
+  if (ipExceeded) throw await limited(deps, caller, 'too_many_attempts', ipHits, ipExceeded)
   if (!new RegExp(`^\\d{${config.otp.length}}$`).test(otp)) throw new AppError('invalid_otp')
   const failureHits = failedVerifyHits(config.limits, phone.e164, now)
   const sessionId = crypto.randomUUID()
@@ -134,26 +139,27 @@ export async function verifyCode(deps: Deps, phoneInput: string, otp: string, ca
     failureHits,
     events: config.events !== undefined,
   })
+  deps.metrics.inc('otp_verify_total', { outcome: result.outcome })
   switch (result.outcome) {
     case 'wrong':
-      log.info('verify failed', { phone: maskPhone(phone.e164) })
+      await securityEvent(deps, 'verify_failed', caller, { phone: phone.e164 })
       throw new AppError('invalid_otp')
     case 'exhausted': {
-      log.info('verify refused: attempts spent', { phone: maskPhone(phone.e164) })
+      await securityEvent(deps, 'verify_failed', caller, { phone: phone.e164, detail: { reason: 'attempts spent' } })
       const nextCodeAt = result.sentAt.getTime() + config.otp.resendCooldownSeconds * 1000
       throw new AppError('too_many_attempts', { retryAfterSeconds: (nextCodeAt - now.getTime()) / 1000 })
     }
     case 'disabled':
+      await securityEvent(deps, 'verify_failed', caller, { phone: phone.e164, detail: { reason: 'account disabled' } })
       throw new AppError('account_disabled')
     case 'limited':
-      log.info('limit hit', { limit: 'failed verifies per number', phone: maskPhone(phone.e164) })
-      throw limited('too_many_attempts', failureHits, result.exceeded, now)
+      throw await limited(deps, caller, 'too_many_attempts', failureHits, result.exceeded, phone.e164)
   }
   const [access, refresh] = await Promise.all([
     signAccessToken(keys, config.jwt, { userId: result.userId, phone: phone.e164, now }),
     signRefreshToken(keys, config.jwt, { userId: result.userId, sessionId, jti: refreshJti, now }),
   ])
-  log.info('signed in', { user_id: result.userId, created: result.created })
+  await securityEvent(deps, 'signed_in', caller, { userId: result.userId, phone: phone.e164, detail: { created: result.created, session_id: sessionId } })
   return {
     id: result.userId,
     phoneNumber: phone.e164,

@@ -1,4 +1,5 @@
 import { rotateSigningKey } from '../auth/key-store.ts'
+import { securityEvent } from '../auth/security-events.ts'
 import type { Deps } from '../deps.ts'
 import { listAllKeys } from '../store/signing-keys.ts'
 
@@ -27,7 +28,7 @@ export async function keysRotate(deps: Deps, out: (line: string) => void): Promi
     keyEncryptionKey: deps.secrets.keyEncryptionKey,
     maxTokenLifetimeSeconds: lifetimeSeconds(deps),
   })
-  deps.log.info('signing key rotated', { kid, dropped })
+  await securityEvent(deps, 'key_rotated', {}, { detail: { kid, dropped, by: 'cli' } })
   out(`new signing key ${kid}; running instances switch to it within a minute`)
   if (dropped.length > 0) out(`dropped expired keys: ${dropped.join(', ')}`)
   return 0

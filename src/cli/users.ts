@@ -1,7 +1,7 @@
 import { normalizePhone } from '../auth/phone.ts'
 import type { Deps } from '../deps.ts'
 import { AppError } from '../errors.ts'
-import { maskPhone } from '../log.ts'
+import { securityEvent } from '../auth/security-events.ts'
 import { setUserDisabled } from '../store/users.ts'
 
 /** `users disable PHONE` / `users enable PHONE`. Disabling ends every session of the user. */
@@ -21,12 +21,12 @@ export async function usersSetDisabled(deps: Deps, phoneInput: string | undefine
     }
     throw e
   }
-  const user = await setUserDisabled(deps.db, phone, disabled, deps.clock.now())
+  const user = await setUserDisabled(deps.db, { phone }, disabled, deps.clock.now())
   if (!user) {
     err(`no user has the number ${phone}`)
     return 1
   }
-  deps.log.info(disabled ? 'user disabled' : 'user enabled', { user_id: user.id, phone: maskPhone(phone) })
+  await securityEvent(deps, disabled ? 'user_disabled' : 'user_enabled', {}, { userId: user.id, phone, detail: { by: 'cli' } })
   out(`user ${user.id} (${phone}) ${disabled ? 'disabled; every session ended' : 'enabled'}`)
   return 0
 }

@@ -15,3 +15,8 @@ export function clientIp(c: Context, deps: Deps): string {
   }
   return deps.clientAddress(c) ?? 'unknown'
 }
+
+/** Who is calling, for limits and the audit trail. */
+export function caller(c: Context, deps: Deps): { ip: string; requestId: string | undefined } {
+  return { ip: clientIp(c, deps), requestId: c.get('requestId' as never) as string | undefined }
+}

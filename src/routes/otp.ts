@@ -3,7 +3,7 @@ import * as v from 'valibot'
 import { requestCode, verifyCode } from '../auth/sign-in.ts'
 import type { Deps } from '../deps.ts'
 import { field, object, readJson } from './body.ts'
-import { clientIp } from './client-ip.ts'
+import { caller } from './client-ip.ts'
 
 export const OtpRequestBody = object({
   phone_number: field('phone_number', 64),
@@ -16,7 +16,7 @@ export function otpRoutes(deps: Deps) {
   return new Hono()
     .post('/request', async (c) => {
       const body = await readJson(c, OtpRequestBody)
-      const sent = await requestCode(deps, { phone: body.phone_number, captchaToken: body.captcha_token }, { ip: clientIp(c, deps) })
+      const sent = await requestCode(deps, { phone: body.phone_number, captchaToken: body.captcha_token }, caller(c, deps))
       return c.json(
         { detail: 'A code has been sent.', expires_in: sent.expiresInSeconds, resend_after: sent.resendAfterSeconds },
         202,
@@ -24,7 +24,7 @@ export function otpRoutes(deps: Deps) {
     })
     .post('/verify', async (c) => {
       const body = await readJson(c, OtpVerifyBody)
-      const s = await verifyCode(deps, body.phone_number, body.otp, { ip: clientIp(c, deps) })
+      const s = await verifyCode(deps, body.phone_number, body.otp, caller(c, deps))
       return c.json({
         id: s.id,
         phone_number: s.phoneNumber,

@@ -4,6 +4,7 @@ import { currentUser, deleteAccount, logout, refreshSession } from '../auth/sess
 import type { Deps } from '../deps.ts'
 import { exchangeLegacyRefresh, isLegacyRefreshToken } from '../legacy/legacy-refresh.ts'
 import { field, object, readJson } from './body.ts'
+import { caller } from './client-ip.ts'
 
 export const RefreshBody = object({ refresh: field('refresh', 4096) })
 export const LogoutBody = object({
@@ -18,12 +19,12 @@ export function sessionRoutes(deps: Deps) {
       const body = await readJson(c, RefreshBody)
       const r = isLegacyRefreshToken(deps, body.refresh)
         ? await exchangeLegacyRefresh(deps, body.refresh)
-        : await refreshSession(deps, body.refresh)
+        : await refreshSession(deps, body.refresh, caller(c, deps))
       return c.json({ access: r.access, refresh: r.refresh, token_type: 'Bearer', expires_in: r.expiresInSeconds })
     })
     .post('/logout', async (c) => {
       const body = await readJson(c, LogoutBody)
-      await logout(deps, { ...body, authorization: c.req.header('authorization') })
+      await logout(deps, { ...body, authorization: c.req.header('authorization') }, caller(c, deps))
       return c.body(null, 204)
     })
     .get('/me', async (c) => {
@@ -36,7 +37,7 @@ export function sessionRoutes(deps: Deps) {
       })
     })
     .delete('/me', async (c) => {
-      await deleteAccount(deps, c.req.header('authorization'))
+      await deleteAccount(deps, c.req.header('authorization'), caller(c, deps))
       return c.body(null, 204)
     })
 }

@@ -1,19 +1,22 @@
 import type { Db } from './connect.ts'
+import { pruneAudit } from './audit.ts'
 import { pruneCounters } from './counters.ts'
 
 export interface Pruned {
   counters: number
   codes: number
   sessions: number
+  auditEvents: number
 }
 
 const DAY_MS = 86_400_000
 
 /**
  * Deletes what no rule reads any more: counters whose longest window (a day) is long over, codes
- * expired a day ago (far past any cooldown), and sessions that ended or expired a day ago.
+ * expired a day ago (far past any cooldown), sessions that ended or expired a day ago, and audit
+ * rows older than the retention.
  */
-export async function pruneOld(db: Db, now: Date): Promise<Pruned> {
+export async function pruneOld(db: Db, now: Date, opts: { auditRetentionDays: number }): Promise<Pruned> {
   const dayAgo = new Date(now.getTime() - DAY_MS)
   const counters = await pruneCounters(db, new Date(now.getTime() - 2 * DAY_MS))
   const codes = await db.deleteFrom('otp_codes').where('expires_at', '<', dayAgo).executeTakeFirst()
@@ -21,5 +24,6 @@ export async function pruneOld(db: Db, now: Date): Promise<Pruned> {
     .deleteFrom('sessions')
     .where((eb) => eb.or([eb('revoked_at', '<', dayAgo), eb('expires_at', '<', dayAgo)]))
     .executeTakeFirst()
-  return { counters, codes: Number(codes.numDeletedRows), sessions: Number(sessions.numDeletedRows) }
+  const auditEvents = opts.auditRetentionDays > 0 ? await pruneAudit(db, new Date(now.getTime() - opts.auditRetentionDays * DAY_MS)) : 0
+  return { counters, codes: Number(codes.numDeletedRows), sessions: Number(sessions.numDeletedRows), auditEvents }
 }

@@ -82,6 +82,20 @@ export interface EventsTable {
   failed_at: NullableTimestamp
 }
 
+export interface AuditEventsTable {
+  id: ColumnType<string, never, never>
+  at: Timestamp
+  /** code_sent, verify_failed, signed_in, limit_hit, refresh_reuse, logout, logout_all, user_disabled, … */
+  type: string
+  user_id: ColumnType<string | null, number | null | undefined, never>
+  /** Never the full number: see maskPhone. */
+  phone_masked: string | null
+  ip: string | null
+  request_id: string | null
+  /** JSON text of the event's other facts. */
+  detail: ColumnType<string, string | undefined, never>
+}
+
 export interface SettingsTable {
   name: string
   value: string
@@ -95,4 +109,5 @@ export interface Database {
   settings: SettingsTable
   events: EventsTable
   rate_counters: RateCountersTable
+  audit_events: AuditEventsTable
 }

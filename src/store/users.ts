@@ -49,15 +49,12 @@ function toUser(row: { id: string; phone_number: string; created_at: Date; last_
   }
 }
 
-/** Disables (ending every session) or enables the user of a number; undefined when there is none. */
-export async function setUserDisabled(db: Db, phone: string, disabled: boolean, now: Date): Promise<User | undefined> {
+/** Disables (ending every session) or enables a user, found by number or id; undefined when there is none. */
+export async function setUserDisabled(db: Db, who: { phone: string } | { id: number }, disabled: boolean, now: Date): Promise<User | undefined> {
   return db.transaction().execute(async (trx) => {
-    const row = await trx
-      .updateTable('users')
-      .set({ disabled_at: disabled ? now : null })
-      .where('phone_number', '=', phone)
-      .returningAll()
-      .executeTakeFirst()
+    let q = trx.updateTable('users').set({ disabled_at: disabled ? now : null })
+    q = 'phone' in who ? q.where('phone_number', '=', who.phone) : q.where('id', '=', String(who.id))
+    const row = await q.returningAll().executeTakeFirst()
     if (!row) return undefined
     if (disabled) {
       await trx

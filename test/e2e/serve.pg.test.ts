@@ -1,72 +1,13 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { decodeProtectedHeader } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testDatabase } from '../support/db.ts'
+import { ENTRY, postJson, signInThroughConsole, startService } from '../support/service.ts'
 
 // The service as a user runs it: a real process, configured only by its environment.
-const ENTRY = join(import.meta.dirname, '../../src/runtime/node.ts')
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-}
-
-interface Running {
-  url: string
-  output: () => string
-  stop: () => Promise<number | null>
-}
-
-async function startService(env: Record<string, string>): Promise<Running> {
-  const port = await freePort()
-  const child: ChildProcess = spawn(process.execPath, [ENTRY], {
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  child.stdout!.on('data', (d) => (out += String(d)))
-  child.stderr!.on('data', (d) => (out += String(d)))
-  const deadline = Date.now() + 30_000
-  while (!out.includes('"listening"')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`service did not start:\n${out}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    output: () => out,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', (code) => resolve(code))
-        child.kill('SIGTERM')
-      }),
-  }
-}
-
-async function postJson(url: string, body: unknown) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  return { status: res.status, body: (await res.json()) as any }
-}
-
-/** What the README's walk-through does: request, read the code from the console, verify. */
-async function signInThroughConsole(svc: Running, phone: string) {
-  expect((await postJson(`${svc.url}/api/auth/otp/request/`, { phone_number: phone })).status).toBe(202)
-  let code: string | undefined
-  for (let i = 0; i < 100 && !code; i++) {
-    code = svc.output().match(new RegExp(`\\[sms\\] to \\${phone}: (\\d{6})`))?.[1]
-    if (!code) await new Promise((r) => setTimeout(r, 20))
-  }
-  const res = await postJson(`${svc.url}/api/auth/otp/verify/`, { phone_number: phone, otp: code })
-  expect(res.status).toBe(200)
-  return res.body
-}
-
 const PHONE = '+12015550123'
 let dataDir: string
 let databaseUrl: string
@@ -160,7 +101,7 @@ describe('the command line', () => {
 
     const svc = await startService({ DATABASE_URL: conn.url!, SERVER_SECRET: env.SERVER_SECRET })
     const s = await signInThroughConsole(svc, PHONE)
-    expect(JSON.parse(Buffer.from(s.access.split('.')[0], 'base64url').toString()).kid).toBe(newKid)
+    expect(decodeProtectedHeader(s.access).kid).toBe(newKid)
     const disabled = run('users', 'disable', '+1 201 555 0123')
     expect(disabled.stdout.trim()).toBe(`user ${s.id} (${PHONE}) disabled; every session ended`)
     const refreshed = await postJson(`${svc.url}/api/auth/token/refresh/`, { refresh: s.refresh })
@@ -173,7 +114,10 @@ describe('the command line', () => {
     expect(run('users', 'disable').status).toBe(2)
     const pruned = run('prune')
     expect(pruned.status).toBe(0)
-    expect(pruned.stdout.trim()).toMatch(/^deleted \d+ counters, \d+ codes, \d+ sessions$/)
+    expect(pruned.stdout.trim()).toMatch(/^deleted \d+ counters, \d+ codes, \d+ sessions, \d+ audit events$/)
+    const audit = run('audit', '--type', 'user_disabled')
+    expect(audit.stdout).toMatch(new RegExp(`user_disabled\\s+user=${s.id}\\s+phone=\\+1201\\*+23`))
+    expect(run('keys', '--help').stdout).toContain('Usage: nomisafe keys rotate')
     await svc.stop()
   })
 })

@@ -267,10 +267,10 @@ describe('pruning', () => {
     const [a] = numbers(1) as [string]
     await request(t, a)
     await verify(t, a, t.sms.codeFor(a))
-    expect(await pruneOld(conn.db, t.clock.now())).toEqual({ counters: 0, codes: 0, sessions: 0 })
+    expect(await pruneOld(conn.db, t.clock.now(), { auditRetentionDays: 90 })).toMatchObject({ counters: 0, codes: 0, sessions: 0 })
     t.clock.advance(3 * 86400_000)
     await request(t, a)
-    const pruned = await pruneOld(conn.db, t.clock.now())
+    const pruned = await pruneOld(conn.db, t.clock.now(), { auditRetentionDays: 90 })
     expect(pruned.counters).toBeGreaterThan(0)
     const counters = await conn.db.selectFrom('rate_counters').select('window_start').execute()
     expect(counters.every((c) => c.window_start.getTime() >= t.clock.now().getTime() - 86400_000)).toBe(true)

@@ -38,5 +38,5 @@ export async function testDatabase(kind: DbKind = dbKind(), opts: { migrate?: bo
 
 /** Empties what tests write between tests; keys and settings stay, as they would across restarts. */
 export async function resetData(conn: Connection): Promise<void> {
-  await sql`truncate table sessions, otp_codes, users, rate_counters restart identity cascade`.execute(conn.db)
+  await sql`truncate table sessions, otp_codes, users, rate_counters, audit_events restart identity cascade`.execute(conn.db)
 }

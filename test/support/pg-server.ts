@@ -52,7 +52,15 @@ function asDbUser(bin: string, args: string[]): [string, string[]] {
 
 export interface PgServer {
   url: string
+  /** Stops the server for good and removes its data directory. */
   stop(): Promise<void>
+  /**
+   * Stops the server but keeps its data directory and port (an outage): `fast` ends sessions
+   * politely (57P01), `immediate` aborts like a crash and the next start runs crash recovery.
+   */
+  down(mode?: 'fast' | 'immediate'): Promise<void>
+  /** Starts the same data directory on the same port again; resolves once it takes queries. */
+  up(): Promise<void>
 }
 
 export async function startPgServer(): Promise<PgServer> {
@@ -63,43 +71,64 @@ export async function startPgServer(): Promise<PgServer> {
   const [initCmd, initArgs] = asDbUser(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync'])
   execFileSync(initCmd, initArgs, { stdio: 'pipe' })
   const port = await freePort()
-  const [cmd, args] = asDbUser(join(bin, 'postgres'), [
-    '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300',
-  ])
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr?.on('data', (d) => (stderr += String(d)))
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} })
-    try {
-      await sql`select 1`
-      await sql.end()
-      break
-    } catch (err) {
-      await sql.end({ timeout: 0 })
-      if (child.exitCode !== null || Date.now() > deadline) {
-        child.kill('SIGKILL')
-        throw new Error(`the throwaway PostgreSQL did not start: ${stderr.slice(-2000) || String(err)}`)
+  let child: ChildProcess | undefined
+
+  // Spawns the server on the data directory and port, and waits until it answers a query.
+  const launch = async () => {
+    const [cmd, args] = asDbUser(join(bin, 'postgres'), [
+      '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
+      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300',
+    ])
+    const proc: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+    child = proc
+    let stderr = ''
+    proc.stderr?.on('data', (d) => (stderr += String(d)))
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} })
+      try {
+        await sql`select 1`
+        await sql.end()
+        return
+      } catch (err) {
+        await sql.end({ timeout: 0 })
+        if (proc.exitCode !== null || Date.now() > deadline) {
+          proc.kill('SIGKILL')
+          throw new Error(`the throwaway PostgreSQL did not start: ${stderr.slice(-2000) || String(err)}`)
+        }
+        await new Promise((r) => setTimeout(r, 100))
       }
-      await new Promise((r) => setTimeout(r, 100))
     }
   }
+
+  // runuser does not pass signals on, so ask pg_ctl to stop the server itself.
+  const halt = async (mode: 'fast' | 'immediate') => {
+    const proc = child
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+    const [stopCmd, stopArgs] = asDbUser(join(bin, 'pg_ctl'), ['-D', data, '-m', mode, '-w', '-t', '20', 'stop'])
+    try {
+      execFileSync(stopCmd, stopArgs, { stdio: 'pipe' })
+    } catch {
+      proc.kill('SIGKILL')
+    }
+    // The port is free again once the process (and runuser around it) has gone.
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))])
+    clearTimeout(timer)
+    proc.stderr?.destroy()
+  }
+
+  await launch()
   return {
     url,
     stop: async () => {
-      // runuser does not pass signals on, so ask pg_ctl to stop the server itself.
-      const [stopCmd, stopArgs] = asDbUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', '-t', '20', 'stop'])
-      try {
-        execFileSync(stopCmd, stopArgs, { stdio: 'pipe' })
-      } catch {
-        child.kill('SIGKILL')
-      }
-      child.stderr?.destroy()
+      await halt('immediate')
       rmSync(dir, { recursive: true, force: true })
     },
+    down: (mode = 'fast') => halt(mode),
+    up: () => launch(),
   }
 }
 
