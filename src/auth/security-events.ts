@@ -4,6 +4,7 @@ import { insertAudit } from '../store/audit.ts'
 
 export type SecurityEventType =
   | 'code_sent'
+  | 'sms_failed'
   | 'verify_failed'
   | 'signed_in'
   | 'limit_hit'
@@ -30,12 +31,12 @@ export interface SecurityEvent {
 }
 
 /**
- * One place for what operators must be able to see afterwards: a log line, a metric and a row
- * in the audit trail. Phone numbers are masked in all three.
+ * The log line and the metric of a security event whose audit row the database wrote itself, in
+ * the same statement as the change (the sign-in steps). Returns the masked number.
  */
-export async function securityEvent(deps: Deps, type: SecurityEventType, actor: Actor, e: SecurityEvent = {}): Promise<void> {
+export function noteSecurityEvent(deps: Deps, type: SecurityEventType, actor: Actor, e: SecurityEvent = {}): string | undefined {
   const phoneMasked = e.phone ? maskPhone(e.phone) : undefined
-  const level = type === 'refresh_reuse' ? 'warn' : 'info'
+  const level = type === 'refresh_reuse' || type === 'sms_failed' ? 'warn' : 'info'
   deps.log[level](type.replaceAll('_', ' '), {
     request_id: actor.requestId,
     user_id: e.userId,
@@ -44,6 +45,15 @@ export async function securityEvent(deps: Deps, type: SecurityEventType, actor: 
     ...e.detail,
   })
   deps.metrics.inc('security_events_total', { type })
+  return phoneMasked
+}
+
+/**
+ * One place for what operators must be able to see afterwards: a log line, a metric and a row
+ * in the audit trail. Phone numbers are masked in all three.
+ */
+export async function securityEvent(deps: Deps, type: SecurityEventType, actor: Actor, e: SecurityEvent = {}): Promise<void> {
+  const phoneMasked = noteSecurityEvent(deps, type, actor, e)
   await insertAudit(deps.db, {
     at: deps.clock.now(),
     type,

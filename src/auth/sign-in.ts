@@ -3,16 +3,15 @@ import { AppError } from '../errors.ts'
 import { maskPhone } from '../log.ts'
 import { SmsError } from '../sms/provider.ts'
 import { smsBody } from '../sms/template.ts'
-import { claimCode } from '../store/code-request.ts'
-import { hitCounters, undoHits, type Exceeded } from '../store/counters.ts'
-import { withdrawCode } from '../store/otp-codes.ts'
-import { signInWithCode } from '../store/sign-in.ts'
+import { hitCounters, type Exceeded } from '../store/counters.ts'
+import { requestCodeInDb, signInInDb, withdrawCodeInDb } from '../store/flows.ts'
+import { newEventRef } from '../events/outbox.ts'
 import { verifyCaptcha } from './captcha.ts'
 import { failedVerifyHits, ipRequestHits, ipVerifyHits, retryAfterSeconds, sendHits, hitOf, type LimitedHit } from './limits.ts'
 import { generateCode, hashCode } from './otp-code.ts'
 import { normalizePhone } from './phone.ts'
 import { sha256 } from './secrets.ts'
-import { securityEvent, type Actor } from './security-events.ts'
+import { noteSecurityEvent, securityEvent, type Actor } from './security-events.ts'
 import { signAccessToken, signRefreshToken } from './tokens.ts'
 
 export interface CodeRequested {
@@ -46,45 +45,54 @@ export async function requestCode(deps: Deps, req: { phone: string; captchaToken
   const phone = normalizePhone(req.phone, config.phone)
   const now = clock.now()
   const ipHits = ipRequestHits(config.limits, caller.ip, now)
-  const ipExceeded = await hitCounters(db, ipHits)
-  if (ipExceeded) throw await limited(deps, caller, 'rate_limited', ipHits, ipExceeded)
-  if (config.captcha) await verifyCaptcha(config.captcha, req.captchaToken, caller.ip, log)
+  if (config.captcha) {
+    // The address is counted before the human check, so a flood from one address never reaches the provider.
+    const ipExceeded = await hitCounters(db, ipHits)
+    if (ipExceeded) throw await limited(deps, caller, 'rate_limited', ipHits, ipExceeded)
+    await verifyCaptcha(config.captcha, req.captchaToken, caller.ip, log)
+  }
 
   // A test number (TEST_PHONE_NUMBERS) gets its fixed code and no SMS; limits and checks stay the same.
   const testCode = config.otp.testNumbers.get(phone.e164)
   const code = testCode ?? generateCode(config.otp.length)
   const codeHash = await hashCode(secrets.otpKey, phone.e164, code)
   const hits = sendHits(config.limits, phone.e164, phone.country, now)
-  const claim = await claimCode(db, hits, {
+  const actor = { phoneMasked: maskPhone(phone.e164), ip: caller.ip, requestId: caller.requestId }
+  const detail = testCode === undefined ? { provider: sms.name } : { test_number: true }
+  const claim = await requestCodeInDb(db, {
     phone: phone.e164,
     codeHash,
     now,
     expiresAt: new Date(now.getTime() + config.otp.ttlSeconds * 1000),
     cooldownSeconds: config.otp.resendCooldownSeconds,
+    ipHit: config.captcha ? undefined : ipHits[0],
+    sendHits: hits,
+    actor,
+    auditDetail: detail,
   })
   if (claim.outcome === 'cooldown') {
-    log.info('code refused: resend cooldown', { phone: maskPhone(phone.e164) })
+    log.info('code refused: resend cooldown', { phone: actor.phoneMasked })
+    const nextAt = claim.lastSentAt.getTime() + config.otp.resendCooldownSeconds * 1000
     throw new AppError('rate_limited', {
       detail: 'A code was sent to this number moments ago. Wait before asking for another.',
-      retryAfterSeconds: claim.retryAfterSeconds,
+      retryAfterSeconds: (nextAt - now.getTime()) / 1000,
     })
   }
-  if (claim.outcome === 'limited') throw await limited(deps, caller, 'rate_limited', hits, claim.exceeded, phone.e164)
-  if (testCode !== undefined) {
-    log.info('code stored for a test number; no SMS sent', { phone: maskPhone(phone.e164) })
-  } else {
+  if (claim.outcome === 'limited') throw await limited(deps, caller, 'rate_limited', [...ipHits, ...hits], claim.exceeded, phone.e164)
+  if (testCode === undefined) {
     try {
       const sent = await sms.send(phone.e164, smsBody(config.sms.template, code), { country: phone.country })
       deps.metrics.inc('sms_sent_total', { provider: sms.name, country: phone.country, outcome: 'sent' })
-      await securityEvent(deps, 'code_sent', caller, { phone: phone.e164, detail: { provider: sms.name, message_id: sent.id } })
+      noteSecurityEvent(deps, 'code_sent', caller, { phone: phone.e164, detail: { provider: sms.name, message_id: sent.id } })
     } catch (err) {
-      // A code that never reached the phone must neither work, nor hold the cooldown, nor count as sent.
-      await withdrawCode(db, phone.e164, codeHash)
-      await undoHits(db, hits)
       const outcome = err instanceof SmsError ? err.kind : 'error'
       deps.metrics.inc('sms_sent_total', { provider: sms.name, country: phone.country, outcome })
+      await withdrawCodeInDb(db, { phone: phone.e164, codeHash, sendHits: hits, now, actor, auditDetail: { provider: sms.name, outcome } })
+      noteSecurityEvent(deps, 'sms_failed', caller, { phone: phone.e164, detail: { provider: sms.name, outcome } })
       throw smsFailure(err)
     }
+  } else {
+    noteSecurityEvent(deps, 'code_sent', caller, { phone: phone.e164, detail })
   }
   return { expiresInSeconds: config.otp.ttlSeconds, resendAfterSeconds: config.otp.resendCooldownSeconds }
 }
@@ -116,50 +124,55 @@ export interface SignedIn {
 
 /** Exchanges a code for a session. Every kind of bad code gets the same answer. */
 export async function verifyCode(deps: Deps, phoneInput: string, otp: string, caller: Caller): Promise<SignedIn> {
-  const { config, clock, db, log, secrets, keys } = deps
+  const { config, clock, db, secrets, keys } = deps
   const phone = normalizePhone(phoneInput, config.phone)
   const now = clock.now()
   const ipHits = ipVerifyHits(config.limits, caller.ip, now)
-  const ipExceeded = await hitCounters(db, ipHits)
-  if (ipExceeded) throw await limited(deps, caller, 'too_many_attempts', ipHits, ipExceeded)
-  if (!new RegExp(`^\\d{${config.otp.length}}$`).test(otp)) throw new AppError('invalid_otp')
   const failureHits = failedVerifyHits(config.limits, phone.e164, now)
+  // A code of the wrong shape can't be right: it costs no database work, only the address's count.
+  if (!new RegExp(`^\\d{${config.otp.length}}$`).test(otp)) {
+    const ipExceeded = await hitCounters(db, ipHits)
+    if (ipExceeded) throw await limited(deps, caller, 'too_many_attempts', ipHits, ipExceeded)
+    throw new AppError('invalid_otp')
+  }
   const sessionId = crypto.randomUUID()
   const refreshJti = crypto.randomUUID()
-  const result = await signInWithCode(db, {
+  const result = await signInInDb(db, {
     phone: phone.e164,
     codeHash: await hashCode(secrets.otpKey, phone.e164, otp),
-    maxAttempts: config.otp.maxAttempts,
     now,
+    maxAttempts: config.otp.maxAttempts,
+    ipHit: ipHits[0],
+    failHit: failureHits[0]!,
     session: {
       id: sessionId,
       refreshJtiHash: await sha256(refreshJti),
       expiresAt: new Date(now.getTime() + config.jwt.refreshTtlSeconds * 1000),
     },
-    failureHits,
-    events: config.events !== undefined,
+    event: config.events ? newEventRef(now) : undefined,
+    actor: { phoneMasked: maskPhone(phone.e164), ip: caller.ip, requestId: caller.requestId },
   })
   deps.metrics.inc('otp_verify_total', { outcome: result.outcome })
   switch (result.outcome) {
     case 'wrong':
-      await securityEvent(deps, 'verify_failed', caller, { phone: phone.e164 })
+      noteSecurityEvent(deps, 'verify_failed', caller, { phone: phone.e164 })
       throw new AppError('invalid_otp')
     case 'exhausted': {
-      await securityEvent(deps, 'verify_failed', caller, { phone: phone.e164, detail: { reason: 'attempts spent' } })
+      noteSecurityEvent(deps, 'verify_failed', caller, { phone: phone.e164, detail: { reason: 'attempts spent' } })
       const nextCodeAt = result.sentAt.getTime() + config.otp.resendCooldownSeconds * 1000
       throw new AppError('too_many_attempts', { retryAfterSeconds: (nextCodeAt - now.getTime()) / 1000 })
     }
     case 'disabled':
-      await securityEvent(deps, 'verify_failed', caller, { phone: phone.e164, detail: { reason: 'account disabled' } })
+      noteSecurityEvent(deps, 'verify_failed', caller, { userId: result.userId, phone: phone.e164, detail: { reason: 'account disabled' } })
       throw new AppError('account_disabled')
     case 'limited':
-      throw await limited(deps, caller, 'too_many_attempts', failureHits, result.exceeded, phone.e164)
+      throw await limited(deps, caller, 'too_many_attempts', [...ipHits, ...failureHits], result.exceeded, phone.e164)
   }
   const [access, refresh] = await Promise.all([
     signAccessToken(keys, config.jwt, { userId: result.userId, phone: phone.e164, now }),
     signRefreshToken(keys, config.jwt, { userId: result.userId, sessionId, jti: refreshJti, now }),
   ])
-  await securityEvent(deps, 'signed_in', caller, { userId: result.userId, phone: phone.e164, detail: { created: result.created, session_id: sessionId } })
+  noteSecurityEvent(deps, 'signed_in', caller, { userId: result.userId, phone: phone.e164, detail: { created: result.created, session_id: sessionId } })
   return {
     id: result.userId,
     phoneNumber: phone.e164,

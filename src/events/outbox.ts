@@ -26,10 +26,15 @@ export function retryWaitSeconds(attempts: number): number {
 
 const seconds = (d: Date, s: number) => new Date(d.getTime() + s * 1000)
 
+/** A new event's webhook-id and when its retries stop, for an event the database writes itself. */
+export function newEventRef(now: Date): { id: string; giveUpAt: Date } {
+  // "msg_" + 32 hex digits: unique, and free of the "." that the signed content uses as separator.
+  return { id: `msg_${crypto.randomUUID().replaceAll('-', '')}`, giveUpAt: seconds(now, RETRY_FOR_SECONDS) }
+}
+
 /** Writes an event; pass the transaction that makes the change. Returns its webhook-id. */
 export async function enqueueEvent(db: Db, e: { type: EventType; data: UserEventData; now: Date }): Promise<string> {
-  // "msg_" + 32 hex digits: unique, and free of the "." that the signed content uses as separator.
-  const id = `msg_${crypto.randomUUID().replaceAll('-', '')}`
+  const { id } = newEventRef(e.now)
   const payload = JSON.stringify({ type: e.type, timestamp: e.now.toISOString(), data: e.data })
   await db
     .insertInto('events')

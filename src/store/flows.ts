@@ -1,0 +1,123 @@
+import { sql } from 'kysely'
+import type { Db } from './connect.ts'
+import type { Exceeded, Hit } from './counters.ts'
+
+/** Who asked, as the audit trail records it (the number already masked). */
+export interface AuditActor {
+  phoneMasked: string
+  ip: string | undefined
+  requestId: string | undefined
+}
+
+export interface RequestCodeInDb {
+  phone: string
+  codeHash: string
+  now: Date
+  expiresAt: Date
+  cooldownSeconds: number
+  /** The client address's request counter; counted whatever the outcome. */
+  ipHit: Hit | undefined
+  /** The send caps: counted only when the code is issued. */
+  sendHits: Hit[]
+  actor: AuditActor
+  auditDetail: Record<string, unknown>
+}
+
+export type RequestCodeResult =
+  | { outcome: 'issued' }
+  | { outcome: 'cooldown'; lastSentAt: Date }
+  | { outcome: 'limited'; exceeded: Exceeded }
+
+const counted = (hits: Hit[]) => hits.filter((h) => h.limit > 0)
+const texts = (hits: Hit[]) => sql`${counted(hits).map((h) => h.key)}::text[]`
+const windows = (hits: Hit[]) => sql`${counted(hits).map((h) => h.windowStart.toISOString())}::timestamptz[]`
+const limits = (hits: Hit[]) => sql`${counted(hits).map((h) => h.limit)}::integer[]`
+
+/**
+ * The code request in one round trip (db/migrations/0006_flow_functions.ts): address counter,
+ * cooldown, send caps, the code and its audit row.
+ */
+export async function requestCodeInDb(db: Db, r: RequestCodeInDb): Promise<RequestCodeResult> {
+  const ip = r.ipHit && r.ipHit.limit > 0 ? r.ipHit : undefined
+  const { rows } = await sql<{ outcome: string; limit_key: string | null; limit_window: Date | null; last_sent_at: Date | null }>`
+    select * from nomisafe_request_code(
+      ${r.phone}, ${r.codeHash}, ${r.now}, ${r.expiresAt}, ${r.cooldownSeconds},
+      ${ip?.key ?? null}, ${ip?.windowStart ?? null}, ${ip?.limit ?? 0},
+      ${texts(r.sendHits)}, ${windows(r.sendHits)}, ${limits(r.sendHits)},
+      ${r.actor.phoneMasked}, ${r.actor.ip ?? null}, ${r.actor.requestId ?? null}, ${JSON.stringify(r.auditDetail)}
+    )`.execute(db)
+  const row = rows[0]!
+  if (row.outcome === 'cooldown') return { outcome: 'cooldown', lastSentAt: new Date(row.last_sent_at!) }
+  if (row.outcome === 'limited') return { outcome: 'limited', exceeded: { key: row.limit_key!, windowStart: new Date(row.limit_window!) } }
+  return { outcome: 'issued' }
+}
+
+/** Takes back a code the SMS provider did not deliver, with its send counts, in one round trip. */
+export async function withdrawCodeInDb(
+  db: Db,
+  w: { phone: string; codeHash: string; sendHits: Hit[]; now: Date; actor: AuditActor; auditDetail: Record<string, unknown> },
+): Promise<void> {
+  await sql`
+    select nomisafe_withdraw_code(
+      ${w.phone}, ${w.codeHash}, ${texts(w.sendHits)}, ${windows(w.sendHits)},
+      ${w.now}, ${w.actor.phoneMasked}, ${w.actor.ip ?? null}, ${w.actor.requestId ?? null}, ${JSON.stringify(w.auditDetail)}
+    )`.execute(db)
+}
+
+export interface SignInInDb {
+  phone: string
+  codeHash: string
+  now: Date
+  maxAttempts: number
+  ipHit: Hit | undefined
+  failHit: Hit
+  session: { id: string; refreshJtiHash: string; expiresAt: Date }
+  /** Set when events are on: the user.created event's id and when its retries stop. */
+  event: { id: string; giveUpAt: Date } | undefined
+  actor: AuditActor
+}
+
+export type SignInResult =
+  | { outcome: 'signed_in'; userId: number; created: boolean }
+  | { outcome: 'wrong' }
+  | { outcome: 'exhausted'; sentAt: Date }
+  | { outcome: 'disabled'; userId: number }
+  | { outcome: 'limited'; exceeded: Exceeded }
+
+/**
+ * The verify in one round trip and one transaction: counters, the code, the user, the session,
+ * the user.created event and the audit row. An answered sign-in is wholly there; a failed one
+ * leaves only its counted attempt.
+ */
+export async function signInInDb(db: Db, s: SignInInDb): Promise<SignInResult> {
+  const ip = s.ipHit && s.ipHit.limit > 0 ? s.ipHit : undefined
+  const { rows } = await sql<{
+    outcome: string
+    user_id: string | number | null
+    created: boolean | null
+    sent_at: Date | null
+    limit_key: string | null
+    limit_window: Date | null
+  }>`
+    select * from nomisafe_sign_in(
+      ${s.phone}, ${s.codeHash}, ${s.now}, ${s.maxAttempts},
+      ${ip?.key ?? null}, ${ip?.windowStart ?? null}, ${ip?.limit ?? 0},
+      ${s.failHit.key}, ${s.failHit.windowStart}, ${s.failHit.limit},
+      ${s.session.id}, ${s.session.refreshJtiHash}, ${s.session.expiresAt},
+      ${s.event?.id ?? null}, ${s.event?.giveUpAt ?? null},
+      ${s.actor.phoneMasked}, ${s.actor.ip ?? null}, ${s.actor.requestId ?? null}
+    )`.execute(db)
+  const row = rows[0]!
+  switch (row.outcome) {
+    case 'signed_in':
+      return { outcome: 'signed_in', userId: Number(row.user_id), created: row.created === true }
+    case 'disabled':
+      return { outcome: 'disabled', userId: Number(row.user_id) }
+    case 'exhausted':
+      return { outcome: 'exhausted', sentAt: new Date(row.sent_at!) }
+    case 'limited':
+      return { outcome: 'limited', exceeded: { key: row.limit_key!, windowStart: new Date(row.limit_window!) } }
+    default:
+      return { outcome: 'wrong' }
+  }
+}
