@@ -33,18 +33,6 @@ export async function hitCounters(db: Db, hits: Hit[]): Promise<Exceeded | undef
   return undefined
 }
 
-/** Takes back hits for something that did not happen after all (an SMS that failed, a verify that succeeded). */
-export async function undoHits(db: Db, hits: Hit[]): Promise<void> {
-  for (const h of hits.filter((x) => x.limit > 0)) {
-    await db
-      .updateTable('rate_counters')
-      .set({ count: sql`greatest(count - 1, 0)` })
-      .where('key', '=', h.key)
-      .where('window_start', '=', h.windowStart)
-      .execute()
-  }
-}
-
 /** Deletes counters whose window started before `before`. */
 export async function pruneCounters(db: Db, before: Date): Promise<number> {
   const r = await db.deleteFrom('rate_counters').where('window_start', '<', before).executeTakeFirst()

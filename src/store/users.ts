@@ -10,25 +10,6 @@ export interface User {
   disabledAt: Date | null
 }
 
-/**
- * Finds or creates the user of a number in one statement, so two first sign-ins racing for one
- * number make one user. A disabled user's last login is left as it was.
- */
-export async function upsertUserOnSignIn(db: Db, phone: string, now: Date) {
-  const row = await db
-    .insertInto('users')
-    .values({ phone_number: phone, created_at: now, last_login_at: now })
-    .onConflict((oc) =>
-      oc.column('phone_number').doUpdateSet((eb) => ({
-        last_login_at: eb.case().when('users.disabled_at', 'is', null).then(now).else(eb.ref('users.last_login_at')).end(),
-      })),
-    )
-    // xmax is 0 only on a row this statement inserted.
-    .returning(['id', 'disabled_at', sql<boolean>`(xmax = 0)`.as('created')])
-    .executeTakeFirstOrThrow()
-  return { id: Number(row.id), disabled: row.disabled_at !== null, created: row.created }
-}
-
 export async function findUserById(db: Db, id: number): Promise<User | undefined> {
   const row = await db.selectFrom('users').selectAll().where('id', '=', String(id)).executeTakeFirst()
   return row && toUser(row)

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Connection } from '../../src/store/connect.ts'
-import { upsertUserOnSignIn } from '../../src/store/users.ts'
 import { post, testApp, type TestApp } from '../support/app.ts'
 import { resetData, testDatabase } from '../support/db.ts'
 
@@ -37,15 +36,6 @@ describe('racing requests on one PostgreSQL', () => {
     expect(statuses.filter((s) => s === 202)).toHaveLength(1)
     expect(statuses.filter((s) => s === 429)).toHaveLength(19)
     expect(t.sms.sent).toHaveLength(1)
-  })
-
-  it('makes one user, created once, when first sign-ins of one number race', async () => {
-    const now = new Date('2026-01-01T00:00:00Z')
-    const results = await Promise.all(Array.from({ length: 20 }, () => upsertUserOnSignIn(conn.db, PHONE, now)))
-    expect(new Set(results.map((r) => r.id)).size).toBe(1)
-    expect(results.filter((r) => r.created)).toHaveLength(1)
-    const users = await conn.db.selectFrom('users').select('id').execute()
-    expect(users).toHaveLength(1)
   })
 
   async function signedIn(t: TestApp) {
