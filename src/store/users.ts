@@ -1,4 +1,3 @@
-import { sql } from 'kysely'
 import { enqueueEvent } from '../events/outbox.ts'
 import type { Db } from './connect.ts'
 

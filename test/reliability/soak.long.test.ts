@@ -1,16 +1,21 @@
 // Soak: full sign-in flows at a steady rate for minutes against the service process on PostgreSQL.
-// Error rate 0, memory flat (the process's RSS has no growth trend), no connection leak (the
-// service's connections in pg_stat_activity stay within its pool and do not creep up).
+// Error rate 0, memory flat (the process's RSS has no growth trend, and what a full GC leaves does
+// not grow), no connection leak (the service's connections in pg_stat_activity stay within its
+// pool and do not creep up).
+//
+// Without the forced GCs, RSS is a sawtooth: V8 lets the heap grow to ~290 MB before a major GC
+// brings it back to ~165 MB (seen in a 6-minute run), so two minutes of raw RSS cannot tell
+// a leak from a heap that has not been collected yet. A GC through the inspector at the end of each
+// third makes the thirds comparable and shows the live heap.
 //
 //   RELIABILITY_SOAK_SECONDS (default 120) and RELIABILITY_SOAK_RATE (flows per second, default 10)
 //   change the length and the rate: RELIABILITY_SOAK_SECONDS=1800 npm run test:long -- soak
-import { inject } from 'vitest'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { startFakeTwilio, type FakeTwilioServer } from '../support/fake-twilio-server.ts'
 import { testDatabase } from '../support/db.ts'
 import {
-  bearer, connectionsTo, databaseOf, internalErrors, mb, mean, phone, report, send, serviceEnv, signIn, sleep, spawnService, stats,
-  type Answer, type ServiceProcess,
+  bearer, connectionsTo, databaseOf, inspectorUrl, internalErrors, mb, mean, memoryAfterGc, phone, report, send, serviceEnv, signIn, sleep,
+  spawnService, stats, type Answer, type MemoryAfterGc, type ServiceProcess,
 } from './support/harness.ts'
 
 const SECONDS = Number(process.env.RELIABILITY_SOAK_SECONDS ?? 120)
@@ -23,6 +28,12 @@ const POOL_SIZE = 10
 /** The last third's mean RSS may exceed the second third's by this fraction (plus a few MB of noise). */
 const RSS_TOLERANCE = 0.1
 const RSS_SLACK_BYTES = 16 * 1024 * 1024
+/**
+ * What stays after a full GC may grow by this much from the end of the first third to the end:
+ * 5 % and 2 MB, less than a leak of 4 KB per flow over the last two thirds of the default run.
+ */
+const HEAP_TOLERANCE = 0.05
+const HEAP_SLACK_BYTES = 2 * 1024 * 1024
 
 let closeDb: () => Promise<void>
 let databaseUrl: string
@@ -34,7 +45,8 @@ beforeAll(async () => {
   databaseUrl = db.url!
   closeDb = db.close
   twilio = await startFakeTwilio()
-  svc = await spawnService(serviceEnv(databaseUrl, twilio.env, { DATABASE_POOL_SIZE: String(POOL_SIZE) }))
+  // The inspector (loopback only) lets the test run a full GC in the service and read its heap.
+  svc = await spawnService(serviceEnv(databaseUrl, twilio.env, { DATABASE_POOL_SIZE: String(POOL_SIZE), NODE_OPTIONS: '--inspect=127.0.0.1:0' }))
 })
 afterAll(async () => {
   await svc?.stop()
@@ -86,10 +98,20 @@ describe('soak', () => {
       }
     })()
 
+    // Memory after a full GC at the end of each third: live objects, which a leak grows. The GC
+    // also starts each third from the same point of V8's heap-growth sawtooth.
+    const inspector = inspectorUrl(svc)
+    const afterGc: MemoryAfterGc[] = []
+    const boundaries = [SECONDS / 3, (2 * SECONDS) / 3].map((s) => s * 1_000)
+
     // Open loop: a new flow every 1/RATE s, whether or not the earlier ones are done.
     const t0 = performance.now()
     const running: Promise<void>[] = []
     while (started < MAX_FLOWS && performance.now() - t0 < SECONDS * 1_000) {
+      if (boundaries.length && performance.now() - t0 >= boundaries[0]!) {
+        boundaries.shift()
+        afterGc.push(await memoryAfterGc(inspector))
+      }
       const due = t0 + (started * 1_000) / RATE
       const wait = due - performance.now()
       if (wait > 0) await sleep(wait)
@@ -103,6 +125,7 @@ describe('soak', () => {
     }
     await Promise.all(running)
     const elapsed = (performance.now() - t0) / 1_000
+    afterGc.push(await memoryAfterGc(inspector))
     await sleep(1_000)
     sampling = false
     await sampler
@@ -129,6 +152,7 @@ describe('soak', () => {
         curve: Array.from({ length: 10 }, (_, k) => mb(samples[Math.floor((k * samples.length) / 10)]!.rss)),
         trend_mb_per_minute_last_two_thirds: Math.round(slope([...second, ...last]) * 60_000 / 1048576 * 10) / 10,
       },
+      after_gc_mb_by_third: { heap_used: afterGc.map((m) => mb(m.heapUsed)), rss: afterGc.map((m) => mb(m.rss)), external: afterGc.map((m) => mb(m.external)) },
       db_connections: { pool_size: POOL_SIZE, max_by_third: [Math.max(...conns(first)), Math.max(...conns(second)), Math.max(...conns(last))], after_load: idleConnections },
       samples: samples.length,
     })
@@ -136,9 +160,13 @@ describe('soak', () => {
 
     expect(failures).toEqual([])
     expect(finished).toBe(started)
-    // Memory flat: no growth from the second third to the last.
+    // Memory flat: RSS no higher in the last third than in the second, and what a full GC leaves
+    // (live objects, and the RSS then) no higher at the end than after the first third.
     expect(samples.length).toBeGreaterThanOrEqual(9)
     expect(rssMean(last)).toBeLessThanOrEqual(rssMean(second) * (1 + RSS_TOLERANCE) + RSS_SLACK_BYTES)
+    expect(afterGc).toHaveLength(3)
+    expect(afterGc[2]!.heapUsed).toBeLessThanOrEqual(afterGc[0]!.heapUsed * (1 + HEAP_TOLERANCE) + HEAP_SLACK_BYTES)
+    expect(afterGc[2]!.rss).toBeLessThanOrEqual(afterGc[0]!.rss * (1 + RSS_TOLERANCE) + RSS_SLACK_BYTES)
     // No connection leak: never beyond the pool, not creeping up, and still within it afterwards.
     expect(Math.max(...samples.map((s) => s.connections))).toBeLessThanOrEqual(POOL_SIZE)
     expect(mean(conns(last))).toBeLessThanOrEqual(mean(conns(second)) + 2)

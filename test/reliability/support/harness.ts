@@ -239,3 +239,51 @@ export const databaseOf = (url: string) => decodeURIComponent(new URL(url).pathn
 
 /** Lines the service logged as a failed request (5xx) with internal_error: a bug, not an outage. */
 export const internalErrors = (output: string) => output.split('\n').filter((l) => l.includes('"internal_error"'))
+
+/** The service's inspector (start it with NODE_OPTIONS=--inspect=127.0.0.1:0): its WebSocket URL, from the output. */
+export function inspectorUrl(svc: ServiceProcess): string {
+  const url = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(svc.output())?.[1]
+  if (!url) throw new Error('the service has no inspector: start it with NODE_OPTIONS=--inspect=127.0.0.1:0')
+  return url
+}
+
+export interface MemoryAfterGc {
+  rss: number
+  heapUsed: number
+  external: number
+}
+
+/**
+ * Runs a full garbage collection in the service (through its inspector, on loopback) and reads
+ * process.memoryUsage(): what stays after a GC is what a leak would grow.
+ */
+export async function memoryAfterGc(wsUrl: string): Promise<MemoryAfterGc> {
+  const ws = new WebSocket(wsUrl)
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve()
+    ws.onerror = () => reject(new Error(`cannot reach the inspector at ${wsUrl}`))
+  })
+  let nextId = 1
+  const pending = new Map<number, (result: any) => void>()
+  ws.onmessage = (e) => {
+    const msg = JSON.parse(String(e.data))
+    pending.get(msg.id)?.(msg.result)
+    pending.delete(msg.id)
+  }
+  const call = (method: string, params: object = {}) =>
+    new Promise<any>((resolve, reject) => {
+      const id = nextId++
+      const timer = setTimeout(() => reject(new Error(`inspector ${method} timed out`)), 10_000)
+      pending.set(id, (r) => (clearTimeout(timer), resolve(r)))
+      ws.send(JSON.stringify({ id, method, params }))
+    })
+  try {
+    await call('HeapProfiler.collectGarbage')
+    await call('HeapProfiler.collectGarbage')
+    const r = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })
+    const m = JSON.parse(r.result.value)
+    return { rss: m.rss, heapUsed: m.heapUsed, external: m.external }
+  } finally {
+    ws.close()
+  }
+}
