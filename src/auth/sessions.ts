@@ -48,7 +48,10 @@ export async function refreshSession(deps: Deps, token: string, actor: Actor): P
   if (session.userDisabled) throw new AppError('account_disabled')
   if (session.revoked || session.expiresAt <= now) throw new AppError('invalid_token')
   const graceMs = config.session.reuseGraceSeconds * 1000
+  // graceMs > 0: a racing refresh that started before the winning one has a negative age, which
+  // would pass `< 0` and get the new token although REFRESH_REUSE_GRACE=0 turns the window off.
   const withinGrace =
+    graceMs > 0 &&
     session.previousJtiHash === presentedJtiHash &&
     session.rotatedAt !== null &&
     now.getTime() - session.rotatedAt.getTime() < graceMs &&

@@ -12,7 +12,7 @@ import { startFakeTwilio, type FakeTwilioServer } from '../support/fake-twilio-s
 import { startPgServer, type PgServer } from '../support/pg-server.ts'
 import {
   bearer, internalErrors, isUnavailableProblem, mb, phone, report, REQUEST_TIMEOUT_MS, runWorkers, send, serviceEnv,
-  signIn, sleep, spawnService, stats, type Answer, type ServiceProcess,
+  signIn, sleep, spawnService, stats, stopOrKill, type Answer, type ServiceProcess,
 } from './support/harness.ts'
 
 const WORKERS = 6
@@ -50,10 +50,14 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await svc?.stop()
-  await twilio?.close()
-  await new Promise((r) => hooks?.close(r))
-  await pg?.stop()
+  // Whatever happened, the PostgreSQL server of this file is stopped and removed.
+  try {
+    await stopOrKill(svc)
+    await twilio?.close()
+    await new Promise((r) => hooks?.close(r))
+  } finally {
+    await pg?.stop()
+  }
 })
 
 interface Sent {

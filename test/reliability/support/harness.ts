@@ -104,6 +104,15 @@ export async function spawnService(env: Record<string, string>): Promise<Service
   }
 }
 
+/** SIGTERM, and SIGKILL if the process has not exited within `ms`: teardown must not hang. */
+export async function stopOrKill(svc: ServiceProcess | undefined, ms = 15_000): Promise<void> {
+  if (!svc) return
+  let timer: NodeJS.Timeout | undefined
+  const stopped = await Promise.race([svc.stop().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))])
+  clearTimeout(timer)
+  if (!stopped) await svc.kill('SIGKILL')
+}
+
 export interface Answer {
   /** 0 when there was no answer: see `error`. */
   status: number
