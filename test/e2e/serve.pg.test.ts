@@ -120,4 +120,19 @@ describe('the command line', () => {
     expect(run('keys', '--help').stdout).toContain('Usage: nomisafe keys rotate')
     await svc.stop()
   })
+
+  it('serves /metrics on METRICS_PORT only, in Prometheus text', async () => {
+    const { freePort } = await import('../support/service.ts')
+    const metricsPort = await freePort()
+    const svc = await startService({ DATA_DIR: join(dataDir, 'metrics'), METRICS_PORT: String(metricsPort) })
+    try {
+      await signInThroughConsole(svc, PHONE)
+      const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+      expect(metrics.status).toBe(200)
+      expect(await metrics.text()).toContain('otp_verify_total{outcome="signed_in"} 1')
+      expect((await fetch(`${svc.url}/metrics`)).status).toBe(404)
+    } finally {
+      await svc.stop()
+    }
+  })
 })
