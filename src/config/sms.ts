@@ -1,7 +1,7 @@
 import * as v from 'valibot'
 import { normalizePhone } from '../auth/phone.ts'
 import { compileSmsTemplate, DEFAULT_SMS_TEMPLATE, type SmsTemplate } from '../sms/template.ts'
-import { parseFromSender, parseMessagingServiceSid, parseTwilioSenders } from '../sms/twilio-senders.ts'
+import { parseFromSender, parseMessagingServiceSid, parseTwilioSenders, type TwilioSender } from '../sms/twilio-senders.ts'
 import { ConfigError, httpUrl, int, optionalText, required, setting, webhookSecret, webhookUrl } from './fields.ts'
 
 const SMS_PROVIDERS = ['twilio', 'textbelt', 'webhook', 'console'] as const
@@ -56,8 +56,7 @@ type SmsParsed = v.InferOutput<typeof SmsSchema> & {
   DENIED_COUNTRIES: string[]
 }
 
-/** Who an SMS comes from: `From` (a number, short code or alphanumeric ID) or a messaging service. */
-export type TwilioSender = { from: string } | { messagingServiceSid: string }
+export type { TwilioSender } from '../sms/twilio-senders.ts'
 
 export interface TwilioConfig {
   accountSid: string

@@ -1,4 +1,5 @@
-import type { TwilioSender } from '../config.ts'
+/** Who an SMS comes from: `From` (a number, short code or alphanumeric ID) or a messaging service. */
+export type TwilioSender = { from: string } | { messagingServiceSid: string }
 
 /**
  * Twilio senders, as TWILIO_FROM_NUMBER, TWILIO_MESSAGING_SERVICE_SID and TWILIO_SENDERS name
