@@ -104,7 +104,15 @@ async function serve(rt: Runtime, config: Config, log: Logger): Promise<number> 
   const stopMaintenance = startMaintenance(built.deps)
   // The outbox is sent in the background; state lives in the database, so a restart carries on.
   const deliverer = config.events
-    ? createDeliverer({ db: built.deps.db, log, clock: systemClock, fetch: (url, init) => fetch(url, init), url: config.events.webhookUrl, secret: config.events.webhookSecret })
+    ? createDeliverer({
+        db: built.deps.db,
+        log,
+        clock: systemClock,
+        fetch: (url, init) => fetch(url, init),
+        url: config.events.webhookUrl,
+        secret: config.events.webhookSecret,
+        metrics: built.deps.metrics,
+      })
     : undefined
   deliverer?.start()
   log.info('listening', { url: `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}` })

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.ts'
 import type { Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
 import type { Db } from '../store/connect.ts'
 import { claimDueEvents, deleteDeliveredEvent, MAX_WAIT_SECONDS, recordFailedAttempt, retryWaitSeconds, type ClaimedEvent } from './outbox.ts'
 import { signWebhook, webhookSigningKey } from './signature.ts'
@@ -28,6 +29,8 @@ export interface DelivererOptions {
   timeoutMs?: number
   /** Pause between two looks at the outbox when nothing was due. */
   pollMs?: number
+  /** Counts each try by outcome: delivered, retrying, undeliverable (the events_delivery_total metric). */
+  metrics?: Metrics
 }
 
 export interface DeliveryRound {
@@ -81,6 +84,7 @@ export function createDeliverer(opts: DelivererOptions): Deliverer {
       if (res.status >= 200 && res.status < 300) {
         await deleteDeliveredEvent(db, event.id)
         log.info('event delivered', { event_id: event.id, type: event.type, attempts: event.attempts })
+        opts.metrics?.inc('events_delivery_total', { outcome: 'delivered' })
         return true
       }
       error = `HTTP ${res.status}`
@@ -94,6 +98,7 @@ export function createDeliverer(opts: DelivererOptions): Deliverer {
     const nextAttemptAt = new Date(now.getTime() + waitSeconds * 1000)
     await recordFailedAttempt(db, { id: event.id, leaseId, now, error, nextAttemptAt, giveUp })
     const fields = { event_id: event.id, type: event.type, attempts: event.attempts, error }
+    opts.metrics?.inc('events_delivery_total', { outcome: giveUp ? 'undeliverable' : 'retrying' })
     if (giveUp) {
       log.error('event undeliverable: retries stopped; see "events list" and "events retry"', fields)
     } else if (event.attempts === 1) {

@@ -72,7 +72,7 @@ async function signIn(t: TestApp, phone = PHONE) {
 
 const rows = () => conn.db.selectFrom('events').selectAll().orderBy('created_at').execute()
 const deliverer = (t: TestApp) =>
-  createDeliverer({ db: conn.db, log: t.log, clock: t.clock, fetch: (url, init) => fetch(url, init), url: HOOK_URL, secret: SECRET })
+  createDeliverer({ db: conn.db, log: t.log, clock: t.clock, fetch: (url, init) => fetch(url, init), url: HOOK_URL, secret: SECRET, metrics: t.deps.metrics })
 
 describe('the event outbox', () => {
   it('writes user.created with the sign-in that created the user, and only then', async () => {
@@ -87,6 +87,21 @@ describe('the event outbox', () => {
       timestamp: '2026-01-01T00:00:00.000Z',
       data: { id: first.id, phone_number: PHONE },
     })
+  })
+
+  it('counts delivery tries by outcome in /metrics', async () => {
+    const hook = receiver()
+    hook.script.push(500)
+    server.use(hook.handler)
+    const t = await testApp(conn, { env: EVENTS_ENV })
+    await signIn(t)
+    const d = deliverer(t)
+    await d.deliverDue()
+    t.clock.advance(5_000)
+    await d.deliverDue()
+    const text = (await call(t.app, 'GET', '/metrics')).body as string
+    expect(text).toContain('events_delivery_total{outcome="retrying"} 1')
+    expect(text).toContain('events_delivery_total{outcome="delivered"} 1')
   })
 
   it('writes nothing without EVENTS_WEBHOOK_URL', async () => {
