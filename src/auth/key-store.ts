@@ -94,7 +94,12 @@ export async function createKeyStore(opts: KeyStoreOptions): Promise<KeyStore> {
 
   const store: KeyStore = {
     async signer() {
-      const k = currentSigner(await fresh()) ?? currentSigner((await load(), keys))
+      let k = currentSigner(await fresh())
+      if (!k) {
+        // Another instance may have rotated since the last load: look again before giving up.
+        await load()
+        k = currentSigner(keys)
+      }
       if (!k) throw new Error('no signing key is active')
       k.privateKey ??= decryptPrivateKey(keyEncryptionKey, k.stored.kid, k.stored.privateKeyEnc)
       return { kid: k.stored.kid, privateKey: await k.privateKey }

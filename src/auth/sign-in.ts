@@ -39,6 +39,14 @@ async function limited(
   return new AppError(code, { retryAfterSeconds: retryAfterSeconds(exceeded, windowSeconds, deps.clock.now()) })
 }
 
+/** Counts a request against the client address's cap on its own, for steps that end before the database function. */
+async function countAddress(deps: Deps, caller: Caller, code: 'rate_limited' | 'too_many_attempts', hits: LimitedHit[]): Promise<void> {
+  const exceeded = await hitCounters(deps.db, hits)
+  if (exceeded) throw await limited(deps, caller, code, hits, exceeded)
+}
+
+const DIGITS = /^\d+$/
+
 /** Sends a new code to the number. The answer is the same whether or not a user has it. */
 export async function requestCode(deps: Deps, req: { phone: string; captchaToken?: string }, caller: Caller): Promise<CodeRequested> {
   const { config, clock, db, sms, log, secrets } = deps
@@ -47,8 +55,7 @@ export async function requestCode(deps: Deps, req: { phone: string; captchaToken
   const ipHits = ipRequestHits(config.limits, caller.ip, now)
   if (config.captcha) {
     // The address is counted before the human check, so a flood from one address never reaches the provider.
-    const ipExceeded = await hitCounters(db, ipHits)
-    if (ipExceeded) throw await limited(deps, caller, 'rate_limited', ipHits, ipExceeded)
+    await countAddress(deps, caller, 'rate_limited', ipHits)
     await verifyCaptcha(config.captcha, req.captchaToken, caller.ip, log)
   }
 
@@ -129,10 +136,9 @@ export async function verifyCode(deps: Deps, phoneInput: string, otp: string, ca
   const now = clock.now()
   const ipHits = ipVerifyHits(config.limits, caller.ip, now)
   const failureHits = failedVerifyHits(config.limits, phone.e164, now)
-  // A code of the wrong shape can't be right: it costs no database work, only the address's count.
-  if (!new RegExp(`^\\d{${config.otp.length}}$`).test(otp)) {
-    const ipExceeded = await hitCounters(db, ipHits)
-    if (ipExceeded) throw await limited(deps, caller, 'too_many_attempts', ipHits, ipExceeded)
+  // A code of the wrong shape can't be right: it is refused after counting only the address.
+  if (otp.length !== config.otp.length || !DIGITS.test(otp)) {
+    await countAddress(deps, caller, 'too_many_attempts', ipHits)
     throw new AppError('invalid_otp')
   }
   const sessionId = crypto.randomUUID()

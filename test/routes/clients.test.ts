@@ -1,8 +1,7 @@
 import { decodeJwt } from 'jose'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { Connection } from '../../src/store/connect.ts'
+import { describe, expect, it } from 'vitest'
 import { call, post, testApp, type JsonResponse, type TestApp } from '../support/app.ts'
-import { resetData, testDatabase } from '../support/db.ts'
+import { useTestDatabase } from '../support/db.ts'
 
 // The original backend's apps, as they are in users' hands: each call is made, and each answer
 // read, the way the mobile app (React Native) and the web app do it. None of this may change.
@@ -23,12 +22,7 @@ const STALE_BEARER = {
     'Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIiwidXNlcl9pZCI6NDIsImV4cCI6MTYwMDAwMDAwMH0.c2lnbmF0dXJl',
 }
 
-let conn: Connection
-beforeAll(async () => {
-  conn = await testDatabase()
-})
-afterAll(() => conn.close())
-beforeEach(() => resetData(conn))
+const conn = useTestDatabase()
 
 describe('the mobile app', () => {
   it('signs in with its status check, stores the id as a string and reads it back with parseInt', async () => {

@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { Connection } from '../../src/store/connect.ts'
+import { describe, expect, it } from 'vitest'
 import { post, testApp, type TestApp } from '../support/app.ts'
-import { resetData, testDatabase } from '../support/db.ts'
+import { useTestDatabase } from '../support/db.ts'
 
 // The web app runs on another origin than the API: every call it makes is a CORS call.
 const WEB_APP = 'https://web.nomisafe.example'
@@ -20,12 +19,7 @@ const BOTH_SLASH_FORMS = PATHS.flatMap(([path, method]): Array<[string, string]>
   path.endsWith('/') ? [[path, method], [path.slice(0, -1), method]] : [[path, method], [`${path}/`, method]],
 )
 
-let conn: Connection
-beforeAll(async () => {
-  conn = await testDatabase()
-})
-afterAll(() => conn.close())
-beforeEach(() => resetData(conn))
+const conn = useTestDatabase()
 
 function preflight(t: TestApp, path: string, method: string, origin = WEB_APP) {
   return t.app.request(path, {

@@ -1,22 +1,13 @@
 import { sql } from 'kysely'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { Connection } from '../../src/store/connect.ts'
+import { describe, expect, it } from 'vitest'
 import { call, post, testApp, type TestApp } from '../support/app.ts'
-import { resetData, testDatabase } from '../support/db.ts'
+import { useTestDatabase } from '../support/db.ts'
 
 const PHONE = '+12015550123'
 const ME = '/api/auth/me/'
 const EVENTS_ENV = { EVENTS_WEBHOOK_URL: 'https://business.example.test/hooks', EVENTS_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 3).toString('base64')}` }
 
-let conn: Connection
-beforeAll(async () => {
-  conn = await testDatabase()
-})
-afterAll(() => conn.close())
-beforeEach(async () => {
-  await resetData(conn)
-  await sql`truncate table events`.execute(conn.db)
-})
+const conn = useTestDatabase()
 
 async function signIn(t: TestApp, phone = PHONE) {
   expect((await post(t.app, '/api/auth/otp/request/', { phone_number: phone })).status).toBe(202)

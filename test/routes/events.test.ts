@@ -1,13 +1,11 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import { sql } from 'kysely'
 import { http, HttpResponse } from 'msw'
 import { setupServer } from 'msw/node'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { eventsList, eventsRetry } from '../../src/cli/events.ts'
 import { createDeliverer } from '../../src/events/deliver.ts'
-import type { Connection } from '../../src/store/connect.ts'
 import { call, post, testApp, type TestApp } from '../support/app.ts'
-import { resetData, testDatabase } from '../support/db.ts'
+import { useTestDatabase } from '../support/db.ts'
 
 // The outbox end to end: sign-ins and deletions write events; deliverers (two of them, one after
 // the other, as across a restart) send them to a receiver that fails, then recovers.
@@ -53,15 +51,7 @@ beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())
 
-let conn: Connection
-beforeAll(async () => {
-  conn = await testDatabase()
-})
-afterAll(() => conn.close())
-beforeEach(async () => {
-  await resetData(conn)
-  await sql`truncate table events`.execute(conn.db)
-})
+const conn = useTestDatabase()
 
 async function signIn(t: TestApp, phone = PHONE) {
   await post(t.app, '/api/auth/otp/request/', { phone_number: phone })

@@ -1,9 +1,8 @@
 import { decodeJwt, SignJWT } from 'jose'
 import { sql } from 'kysely'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { Connection } from '../../src/store/connect.ts'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { call, post, testApp, type TestApp } from '../support/app.ts'
-import { resetData, testDatabase } from '../support/db.ts'
+import { useTestDatabase } from '../support/db.ts'
 
 // Refresh tokens of the original Django backend, minted here the way its SimpleJWT mints them:
 // HS256 with the Django SECRET_KEY, claims token_type, exp, iat, jti, user_id.
@@ -12,14 +11,8 @@ const USER_ID = 4242
 const PHONE = '+919876543210'
 const REFRESH = '/api/auth/token/refresh/'
 
-let conn: Connection
-beforeAll(async () => {
-  conn = await testDatabase()
-})
-afterAll(() => conn.close())
+const conn = useTestDatabase()
 beforeEach(async () => {
-  await resetData(conn)
-  await sql`truncate table legacy_refresh_jtis`.execute(conn.db)
   // An imported user of the original, with its id kept.
   await sql`insert into users (id, phone_number, created_at) values (${USER_ID}, ${PHONE}, now())`.execute(conn.db)
 })

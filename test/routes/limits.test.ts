@@ -1,25 +1,19 @@
 import PNF from 'google-libphonenumber'
 import { http, HttpResponse, delay } from 'msw'
 import { setupServer } from 'msw/node'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SmsError, type SmsProvider } from '../../src/sms/provider.ts'
-import type { Connection } from '../../src/store/connect.ts'
 import { pruneOld } from '../../src/store/prune.ts'
 import { post, testApp, type TestApp } from '../support/app.ts'
 import { fakeClock } from '../support/clock.ts'
-import { resetData, testDatabase } from '../support/db.ts'
+import { resetData, useTestDatabase } from '../support/db.ts'
 
 const REQUEST = '/api/auth/otp/request/'
 const VERIFY = '/api/auth/otp/verify/'
 // 10:00:00 UTC, so hourly windows end 3600 s later.
 const START = '2026-03-02T10:00:00Z'
 
-let conn: Connection
-beforeAll(async () => {
-  conn = await testDatabase()
-})
-afterAll(() => conn.close())
-beforeEach(() => resetData(conn))
+const conn = useTestDatabase()
 
 /** n distinct valid US numbers. */
 const numbers = (n: number) => Array.from({ length: n }, (_, i) => `+1201555${String(100 + i).padStart(4, '0')}`)

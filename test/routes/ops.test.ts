@@ -1,16 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app.ts'
-import type { Connection } from '../../src/store/connect.ts'
 import { call, post, testApp, type TestApp } from '../support/app.ts'
-import { resetData, testDatabase } from '../support/db.ts'
+import { useTestDatabase } from '../support/db.ts'
 
 const PHONE = '+12015550123'
-let conn: Connection
-beforeAll(async () => {
-  conn = await testDatabase()
-})
-afterAll(() => conn.close())
-beforeEach(() => resetData(conn))
+const conn = useTestDatabase()
 
 async function signIn(t: TestApp, phone = PHONE, headers: Record<string, string> = {}) {
   await post(t.app, '/api/auth/otp/request/', { phone_number: phone }, headers)

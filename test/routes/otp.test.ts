@@ -1,23 +1,17 @@
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import { sql } from 'kysely'
 import { setupServer } from 'msw/node'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { SmsError, type SmsProvider } from '../../src/sms/provider.ts'
-import type { Connection } from '../../src/store/connect.ts'
 import { fakeTwilio } from '../msw/twilio.ts'
 import { call, post, testApp, type TestApp } from '../support/app.ts'
-import { resetData, testDatabase } from '../support/db.ts'
+import { useTestDatabase } from '../support/db.ts'
 
 const PHONE = '+12015550123'
 const REQUEST = '/api/auth/otp/request/'
 const VERIFY = '/api/auth/otp/verify/'
 
-let conn: Connection
-beforeAll(async () => {
-  conn = await testDatabase()
-})
-afterAll(() => conn.close())
-beforeEach(() => resetData(conn))
+const conn = useTestDatabase()
 
 async function signIn(t: TestApp, phone = PHONE) {
   expect((await post(t.app, REQUEST, { phone_number: phone })).status).toBe(202)

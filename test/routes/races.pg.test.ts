@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { Connection } from '../../src/store/connect.ts'
+import { describe, expect, it } from 'vitest'
 import { post, testApp, type TestApp } from '../support/app.ts'
-import { resetData, testDatabase } from '../support/db.ts'
+import { useTestDatabase } from '../support/db.ts'
 
 // Real PostgreSQL with a pool of connections, so these requests really run at the same time.
-let conn: Connection
-beforeAll(async () => {
-  conn = await testDatabase('postgres')
-})
-afterAll(() => conn.close())
-beforeEach(() => resetData(conn))
+const conn = useTestDatabase('postgres')
 
 const PHONE = '+12015550123'
 

@@ -1,23 +1,17 @@
 import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto'
 import { base64url, decodeJwt, decodeProtectedHeader, SignJWT } from 'jose'
 import { sql } from 'kysely'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { rotateSigningKey } from '../../src/auth/key-store.ts'
-import type { Connection } from '../../src/store/connect.ts'
 import { call, post, testApp, type TestApp } from '../support/app.ts'
-import { resetData, testDatabase } from '../support/db.ts'
+import { useTestDatabase } from '../support/db.ts'
 
 const PHONE = '+12015550123'
 const REFRESH = '/api/auth/token/refresh/'
 const LOGOUT = '/api/auth/logout/'
 const ME = '/api/auth/me/'
 
-let conn: Connection
-beforeAll(async () => {
-  conn = await testDatabase()
-})
-afterAll(() => conn.close())
-beforeEach(() => resetData(conn))
+const conn = useTestDatabase()
 
 async function signIn(t: TestApp, phone = PHONE) {
   await post(t.app, '/api/auth/otp/request/', { phone_number: phone })

@@ -1,14 +1,13 @@
 import { setupServer } from 'msw/node'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { buildDeps } from '../../src/build-deps.ts'
 import { loadConfig, type Env } from '../../src/config.ts'
 import { createSmsProvider } from '../../src/sms/index.ts'
 import type { SmsProvider } from '../../src/sms/provider.ts'
-import type { Connection } from '../../src/store/connect.ts'
 import { fakeTwilio } from '../msw/twilio.ts'
 import { capturingLogger, post, testApp, TEST_SECRET, type TestApp } from '../support/app.ts'
 import { fakeClock } from '../support/clock.ts'
-import { resetData, testDatabase } from '../support/db.ts'
+import { useTestDatabase } from '../support/db.ts'
 
 const TEST_NUMBER = '+15005550006'
 const FIXED = '271828'
@@ -18,12 +17,7 @@ const REQUEST = '/api/auth/otp/request/'
 const VERIFY = '/api/auth/otp/verify/'
 const ENV: Env = { TEST_PHONE_NUMBERS: `${TEST_NUMBER}:${FIXED},${OTHER_TEST}:314159` }
 
-let conn: Connection & { url?: string }
-beforeAll(async () => {
-  conn = await testDatabase()
-})
-afterAll(() => conn.close())
-beforeEach(() => resetData(conn))
+const conn = useTestDatabase()
 
 const request = (t: TestApp<SmsProvider>, phone = TEST_NUMBER) => post(t.app, REQUEST, { phone_number: phone })
 const verify = (t: TestApp<SmsProvider>, otp: string, phone = TEST_NUMBER) => post(t.app, VERIFY, { phone_number: phone, otp })

@@ -1,7 +1,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import { sql } from 'kysely'
 import postgres from 'postgres'
-import { inject } from 'vitest'
+import { afterAll, beforeAll, beforeEach, inject } from 'vitest'
 import { connectDatabase, connectEmbedded, type Connection } from '../../src/store/connect.ts'
 import { migrateToLatest } from '../../src/store/migrate.ts'
 
@@ -38,5 +38,34 @@ export async function testDatabase(kind: DbKind = dbKind(), opts: { migrate?: bo
 
 /** Empties what tests write between tests; keys and settings stay, as they would across restarts. */
 export async function resetData(conn: Connection): Promise<void> {
-  await sql`truncate table sessions, otp_codes, users, rate_counters, audit_events restart identity cascade`.execute(conn.db)
+  await sql`truncate table sessions, otp_codes, users, rate_counters, audit_events, events, legacy_refresh_jtis restart identity cascade`.execute(conn.db)
+}
+
+/**
+ * A database of its own for the calling test file, emptied before each test. The returned
+ * connection is read lazily, so it can be handed to helpers before beforeAll has run.
+ */
+export function useTestDatabase(kind?: DbKind): Connection & { url?: string } {
+  let real: (Connection & { url?: string }) | undefined
+  const get = () => {
+    if (!real) throw new Error('the test database is not open yet (use it inside a test or hook)')
+    return real
+  }
+  beforeAll(async () => {
+    real = await testDatabase(kind)
+  })
+  afterAll(() => real?.close())
+  beforeEach(() => resetData(get()))
+  return {
+    get db() {
+      return get().db
+    },
+    get kind() {
+      return get().kind
+    },
+    get url() {
+      return get().url
+    },
+    close: () => get().close(),
+  }
 }
