@@ -5,6 +5,7 @@ import * as m0003 from './0003_rate_limits.ts'
 import * as m0004 from './0004_events_and_legacy.ts'
 import * as m0005 from './0005_audit_events.ts'
 import * as m0006 from './0006_flow_functions.ts'
+import * as m0007 from './0007_spread_counters.ts'
 
 /** Listed by hand, not read from a folder, so a bundled binary carries every migration. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '0004_events_and_legacy': m0004,
   '0005_audit_events': m0005,
   '0006_flow_functions': m0006,
+  '0007_spread_counters': m0007,
 }

@@ -14,21 +14,15 @@ export interface Exceeded {
 }
 
 /**
- * Counts one hit on every key in one statement and returns the first key now over its limit.
- * Keys are written in a fixed order, so transactions hitting overlapping keys never deadlock.
+ * Counts one hit on every key, in key order (so transactions hitting overlapping keys never
+ * deadlock), and returns the first key now over its limit. A cap of 10,000 or more is counted
+ * over several rows (db/migrations/0007_spread_counters.ts).
  */
 export async function hitCounters(db: Db, hits: Hit[]): Promise<Exceeded | undefined> {
   const counted = hits.filter((h) => h.limit > 0).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-  if (counted.length === 0) return undefined
-  const rows = await db
-    .insertInto('rate_counters')
-    .values(counted.map((h) => ({ key: h.key, window_start: h.windowStart, count: 1 })))
-    .onConflict((oc) => oc.columns(['key', 'window_start']).doUpdateSet({ count: sql`rate_counters.count + 1` }))
-    .returning(['key', 'count'])
-    .execute()
-  for (const row of rows) {
-    const hit = counted.find((h) => h.key === row.key)!
-    if (row.count > hit.limit) return { key: hit.key, windowStart: hit.windowStart }
+  for (const hit of counted) {
+    const { rows } = await sql<{ over: boolean }>`select nomisafe_hit(${hit.key}, ${hit.windowStart}, ${hit.limit}) as over`.execute(db)
+    if (rows[0]!.over) return { key: hit.key, windowStart: hit.windowStart }
   }
   return undefined
 }
@@ -36,5 +30,6 @@ export async function hitCounters(db: Db, hits: Hit[]): Promise<Exceeded | undef
 /** Deletes counters whose window started before `before`. */
 export async function pruneCounters(db: Db, before: Date): Promise<number> {
   const r = await db.deleteFrom('rate_counters').where('window_start', '<', before).executeTakeFirst()
-  return Number(r.numDeletedRows)
+  const spread = await db.deleteFrom('rate_counter_shards').where('window_start', '<', before).executeTakeFirst()
+  return Number(r.numDeletedRows) + Number(spread.numDeletedRows)
 }

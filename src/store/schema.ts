@@ -61,6 +61,14 @@ export interface RateCountersTable {
   count: number
 }
 
+/** A cap of 10,000 or more is counted over up to 64 of these rows, one per database connection (db/migrations/0007_spread_counters.ts). */
+export interface RateCounterShardsTable {
+  key: string
+  window_start: Timestamp
+  shard: number
+  count: number
+}
+
 /** The event outbox: a row lives until the webhook receiver answered 2xx. */
 export interface EventsTable {
   /** The webhook-id: the same on every try, so receivers can de-duplicate. */
@@ -109,5 +117,6 @@ export interface Database {
   settings: SettingsTable
   events: EventsTable
   rate_counters: RateCountersTable
+  rate_counter_shards: RateCounterShardsTable
   audit_events: AuditEventsTable
 }

@@ -255,6 +255,87 @@ describe('the optional human check', () => {
   })
 })
 
+describe('caps of 10,000 or more, counted over several rows', () => {
+  const windowStart = new Date(START)
+  /** Counts as other database connections would have left them: `total` over three shard rows. */
+  async function seed(key: string, total: number) {
+    const parts = [Math.floor(total / 2), Math.floor(total / 3)]
+    const rows = [...parts, total - parts[0]! - parts[1]!].map((count, i) => ({ key, window_start: windowStart, shard: 60 + i, count }))
+    await conn.db.insertInto('rate_counter_shards').values(rows).execute()
+  }
+  const total = async (key: string) =>
+    Number(
+      (await conn.db.selectFrom('rate_counter_shards').select((eb) => eb.fn.sum<string>('count').as('n')).where('key', '=', key).executeTakeFirst())?.n ?? 0,
+    )
+
+  it('stops SMS at the overall cap, summed over every connection\'s row, and counts only what is sent', async () => {
+    const t = await testApp(conn, { clock: fakeClock(START), env: { ...open, LIMIT_SENDS_PER_HOUR: '10000' } })
+    await seed('send:all:3600', 9998)
+    const phones = numbers(4)
+    expect((await request(t, phones[0]!)).status).toBe(202)
+    expect((await request(t, phones[1]!)).status).toBe(202)
+    expect429(await request(t, phones[2]!), 'rate_limited', 3600)
+    expect(t.sms.sent).toHaveLength(2)
+    expect(await total('send:all:3600')).toBe(10000)
+    // Nothing exact was left behind for the refused one: its number's own counters were not touched.
+    const refused = await conn.db.selectFrom('rate_counters').select('key').where('key', 'like', `%${phones[2]!}%`).execute()
+    expect(refused).toEqual([])
+  })
+
+  it('stops SMS at a per-country cap of that size, and other countries go on', async () => {
+    const t = await testApp(conn, { clock: fakeClock(START), env: { ...open, LIMIT_SENDS_PER_COUNTRY_HOUR: '20000' } })
+    await seed('send:country:US:3600', 20000)
+    expect429(await request(t, numbers(1)[0]!), 'rate_limited', 3600)
+    expect((await request(t, '+919876543210')).status).toBe(202)
+    expect(t.sms.sent).toHaveLength(1)
+  })
+
+  it('counts every request from an address, refused or not, and refuses past the cap', async () => {
+    const t = await testApp(conn, { clock: fakeClock(START), env: { LIMIT_REQUESTS_PER_IP_HOUR: '10000' } })
+    await seed('request:ip:198.51.100.7:3600', 9999)
+    const [a, b, c] = numbers(3) as [string, string, string]
+    expect((await request(t, a, '198.51.100.7')).status).toBe(202)
+    expect429(await request(t, b, '198.51.100.7'), 'rate_limited', 3600)
+    expect429(await request(t, b, '198.51.100.7'), 'rate_limited', 3600)
+    expect(await total('request:ip:198.51.100.7:3600')).toBe(10002)
+    expect((await request(t, c, '198.51.100.8')).status).toBe(202)
+  })
+
+  it('caps verifies per address the same way', async () => {
+    const t = await testApp(conn, { clock: fakeClock(START), env: { ...open, LIMIT_VERIFIES_PER_IP_HOUR: '10000' } })
+    await seed('verify:ip:192.0.2.1:3600', 10000)
+    const [a] = numbers(1) as [string]
+    await request(t, a)
+    expect429(await verify(t, a, t.sms.codeFor(a)), 'too_many_attempts', 3600)
+    expect((await verify(t, a, t.sms.codeFor(a), '192.0.2.2')).status).toBe(200)
+  })
+
+  it('takes back the count of an SMS the provider failed to send', async () => {
+    let fail = true
+    const sms: SmsProvider = {
+      name: 'flaky',
+      async send() {
+        if (fail) throw new SmsError('unavailable', 'down')
+        return { id: 'x' }
+      },
+    }
+    const t = await testApp(conn, { clock: fakeClock(START), sms, env: { ...open, LIMIT_SENDS_PER_HOUR: '10000' } })
+    await seed('send:all:3600', 9999)
+    const [a, b] = numbers(2) as [string, string]
+    for (let i = 0; i < 3; i++) expect((await request(t, a)).status).toBe(503)
+    expect(await total('send:all:3600')).toBe(9999)
+    fail = false
+    expect((await request(t, a)).status).toBe(202)
+    expect429(await request(t, b), 'rate_limited', 3600)
+  })
+
+  it('prunes their old rows with the other counters', async () => {
+    await seed('send:all:3600', 5)
+    expect((await pruneOld(conn.db, new Date(windowStart.getTime() + 3 * 86400_000), { auditRetentionDays: 90 })).counters).toBe(3)
+    expect(await total('send:all:3600')).toBe(0)
+  })
+})
+
 describe('pruning', () => {
   it('deletes old counters, codes and ended sessions, and keeps what limits still read', async () => {
     const t = await testApp(conn, { clock: fakeClock(START), env: open })

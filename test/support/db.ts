@@ -38,7 +38,7 @@ export async function testDatabase(kind: DbKind = dbKind(), opts: { migrate?: bo
 
 /** Empties what tests write between tests; keys and settings stay, as they would across restarts. */
 export async function resetData(conn: Connection): Promise<void> {
-  await sql`truncate table sessions, otp_codes, users, rate_counters, audit_events, events, legacy_refresh_jtis restart identity cascade`.execute(conn.db)
+  await sql`truncate table sessions, otp_codes, users, rate_counters, rate_counter_shards, audit_events, events, legacy_refresh_jtis restart identity cascade`.execute(conn.db)
 }
 
 /**
