@@ -1,5 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite'
-import { Kysely, PGliteDialect, sql, type DatabaseConnection, type Dialect, type Driver } from 'kysely'
+import { CompiledQuery, Kysely, PGliteDialect, sql, type DatabaseConnection, type Dialect, type Driver } from 'kysely'
 import { PostgresJSDialect } from 'kysely-postgres-js'
 import postgres from 'postgres'
 import type { Database } from './schema.ts'
@@ -110,6 +110,20 @@ function withDeadline(inner: Dialect, ms: number): Dialect {
   }
 }
 
+/** One statement with its parameters, straight to the driver: for the few calls made on every request. */
+export type RawQuery = <R>(text: string, params: readonly unknown[]) => Promise<R[]>
+
+const rawQueries = new WeakMap<Db, RawQuery>()
+
+/**
+ * The driver's own query function behind `db`. Kysely builds and compiles every query and, on
+ * postgres.js, reserves a connection for each one; the sign-in steps are a single prepared call
+ * each, so they skip that (bench/RESULTS.md). Any other Kysely gets a path through Kysely.
+ */
+export function rawQuery(db: Db): RawQuery {
+  return rawQueries.get(db) ?? (async <R>(text: string, params: readonly unknown[]) => (await db.executeQuery<R>(CompiledQuery.raw(text, [...params]))).rows as R[])
+}
+
 export async function connectDatabase(opts: DatabaseOptions, openEmbedded: OpenEmbedded): Promise<Connection> {
   if (opts.url) {
     const client = postgres(opts.url, {
@@ -118,6 +132,17 @@ export async function connectDatabase(opts: DatabaseOptions, openEmbedded: OpenE
       onnotice: () => {},
     })
     const db = new Kysely<Database>({ dialect: withDeadline(new PostgresJSDialect({ postgres: client }), QUERY_DEADLINE_MS) })
+    rawQueries.set(db, async <R>(text: string, params: readonly unknown[]) => {
+      const query = client.unsafe(text, params as never[], { prepare: true })
+      try {
+        return (await deadline(query, 'answer a query', QUERY_DEADLINE_MS)) as unknown as R[]
+      } catch (err) {
+        // A call still waiting for a connection at its deadline is dropped from the queue, so it
+        // never runs after its request has answered 503. (postgres.js sets `state` once it is sent.)
+        if (err instanceof DatabaseDeadline && !(query as { state?: unknown }).state) query.cancel()
+        throw err
+      }
+    })
     return { db, kind: 'postgres', close: () => db.destroy() }
   }
   return connectEmbedded(await openEmbedded(opts.dataDir))
@@ -126,6 +151,7 @@ export async function connectDatabase(opts: DatabaseOptions, openEmbedded: OpenE
 /** PGlite runs in this process; `memory://` (or no folder) keeps nothing, which tests use. */
 export function connectEmbedded(pglite: PGlite): Connection {
   const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) })
+  rawQueries.set(db, async <R>(text: string, params: readonly unknown[]) => (await pglite.query<R>(text, [...params])).rows)
   return {
     db,
     kind: 'embedded',

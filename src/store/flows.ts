@@ -1,5 +1,4 @@
-import { sql } from 'kysely'
-import type { Db } from './connect.ts'
+import { type Db, rawQuery } from './connect.ts'
 import type { Exceeded, Hit } from './counters.ts'
 
 /** Who asked, as the audit trail records it (the number already masked). */
@@ -28,10 +27,18 @@ export type RequestCodeResult =
   | { outcome: 'cooldown'; lastSentAt: Date }
   | { outcome: 'limited'; exceeded: Exceeded }
 
-const counted = (hits: Hit[]) => hits.filter((h) => h.limit > 0)
-const texts = (hits: Hit[]) => sql`${counted(hits).map((h) => h.key)}::text[]`
-const windows = (hits: Hit[]) => sql`${counted(hits).map((h) => h.windowStart.toISOString())}::timestamptz[]`
-const limits = (hits: Hit[]) => sql`${counted(hits).map((h) => h.limit)}::integer[]`
+/** The hits that count, sorted by key: the order every step locks their rows in. */
+const counted = (hits: Hit[]) => hits.filter((h) => h.limit > 0).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+/** The keys, window starts and limits of the counted hits, as three array parameters. */
+const arrays = (hits: Hit[]) => {
+  const c = counted(hits)
+  return [c.map((h) => h.key), c.map((h) => h.windowStart.toISOString()), c.map((h) => h.limit)]
+}
+
+// Each step is one prepared call (RawQuery), made on every sign-in.
+const REQUEST_CODE = 'select * from nomisafe_request_code($1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::timestamptz[], $11::integer[], $12, $13, $14, $15)'
+const WITHDRAW_CODE = 'select nomisafe_withdraw_code($1, $2, $3::text[], $4::timestamptz[], $5::integer[], $6, $7, $8, $9, $10)'
+const SIGN_IN = 'select * from nomisafe_sign_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)'
 
 /**
  * The code request in one round trip (db/migrations/0006_flow_functions.ts): address counter,
@@ -39,13 +46,12 @@ const limits = (hits: Hit[]) => sql`${counted(hits).map((h) => h.limit)}::intege
  */
 export async function requestCodeInDb(db: Db, r: RequestCodeInDb): Promise<RequestCodeResult> {
   const ip = r.ipHit && r.ipHit.limit > 0 ? r.ipHit : undefined
-  const { rows } = await sql<{ outcome: string; limit_key: string | null; limit_window: Date | null; last_sent_at: Date | null }>`
-    select * from nomisafe_request_code(
-      ${r.phone}, ${r.codeHash}, ${r.now}, ${r.expiresAt}, ${r.cooldownSeconds},
-      ${ip?.key ?? null}, ${ip?.windowStart ?? null}, ${ip?.limit ?? 0},
-      ${texts(r.sendHits)}, ${windows(r.sendHits)}, ${limits(r.sendHits)},
-      ${r.actor.phoneMasked}, ${r.actor.ip ?? null}, ${r.actor.requestId ?? null}, ${JSON.stringify(r.auditDetail)}
-    )`.execute(db)
+  const rows = await rawQuery(db)<{ outcome: string; limit_key: string | null; limit_window: Date | null; last_sent_at: Date | null }>(REQUEST_CODE, [
+    r.phone, r.codeHash, r.now, r.expiresAt, r.cooldownSeconds,
+    ip?.key ?? null, ip?.windowStart ?? null, ip?.limit ?? 0,
+    ...arrays(r.sendHits),
+    r.actor.phoneMasked, r.actor.ip ?? null, r.actor.requestId ?? null, JSON.stringify(r.auditDetail),
+  ])
   const row = rows[0]!
   if (row.outcome === 'cooldown') return { outcome: 'cooldown', lastSentAt: new Date(row.last_sent_at!) }
   if (row.outcome === 'limited') return { outcome: 'limited', exceeded: { key: row.limit_key!, windowStart: new Date(row.limit_window!) } }
@@ -57,11 +63,10 @@ export async function withdrawCodeInDb(
   db: Db,
   w: { phone: string; codeHash: string; sendHits: Hit[]; now: Date; actor: AuditActor; auditDetail: Record<string, unknown> },
 ): Promise<void> {
-  await sql`
-    select nomisafe_withdraw_code(
-      ${w.phone}, ${w.codeHash}, ${texts(w.sendHits)}, ${windows(w.sendHits)},
-      ${w.now}, ${w.actor.phoneMasked}, ${w.actor.ip ?? null}, ${w.actor.requestId ?? null}, ${JSON.stringify(w.auditDetail)}
-    )`.execute(db)
+  await rawQuery(db)(WITHDRAW_CODE, [
+    w.phone, w.codeHash, ...arrays(w.sendHits),
+    w.now, w.actor.phoneMasked, w.actor.ip ?? null, w.actor.requestId ?? null, JSON.stringify(w.auditDetail),
+  ])
 }
 
 export interface SignInInDb {
@@ -91,22 +96,21 @@ export type SignInResult =
  */
 export async function signInInDb(db: Db, s: SignInInDb): Promise<SignInResult> {
   const ip = s.ipHit && s.ipHit.limit > 0 ? s.ipHit : undefined
-  const { rows } = await sql<{
+  const rows = await rawQuery(db)<{
     outcome: string
     user_id: string | number | null
     created: boolean | null
     sent_at: Date | null
     limit_key: string | null
     limit_window: Date | null
-  }>`
-    select * from nomisafe_sign_in(
-      ${s.phone}, ${s.codeHash}, ${s.now}, ${s.maxAttempts},
-      ${ip?.key ?? null}, ${ip?.windowStart ?? null}, ${ip?.limit ?? 0},
-      ${s.failHit.key}, ${s.failHit.windowStart}, ${s.failHit.limit},
-      ${s.session.id}, ${s.session.refreshJtiHash}, ${s.session.expiresAt},
-      ${s.event?.id ?? null}, ${s.event?.giveUpAt ?? null},
-      ${s.actor.phoneMasked}, ${s.actor.ip ?? null}, ${s.actor.requestId ?? null}
-    )`.execute(db)
+  }>(SIGN_IN, [
+    s.phone, s.codeHash, s.now, s.maxAttempts,
+    ip?.key ?? null, ip?.windowStart ?? null, ip?.limit ?? 0,
+    s.failHit.key, s.failHit.windowStart, s.failHit.limit,
+    s.session.id, s.session.refreshJtiHash, s.session.expiresAt,
+    s.event?.id ?? null, s.event?.giveUpAt ?? null,
+    s.actor.phoneMasked, s.actor.ip ?? null, s.actor.requestId ?? null,
+  ])
   const row = rows[0]!
   switch (row.outcome) {
     case 'signed_in':
