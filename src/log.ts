@@ -34,6 +34,29 @@ export function createLogger(
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') }
 }
 
+/**
+ * Lines gathered and written together once per turn of the event loop (`later` schedules that):
+ * under load one write, one system call, carries the log lines of many requests. The runtimes
+ * call `flush` on exit, so nothing logged is lost.
+ */
+export function lineBatcher(write: (text: string) => void, later: (flush: () => void) => void) {
+  let waiting = ''
+  const flush = () => {
+    if (waiting === '') return
+    const text = waiting
+    waiting = ''
+    write(text)
+  }
+  return {
+    line(text: string) {
+      if (waiting === '') later(flush)
+      waiting += `${text}\n`
+      if (waiting.length >= 65_536) flush()
+    },
+    flush,
+  }
+}
+
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
 /** "+12015550123" → "+1201*****23": enough to correlate, not enough to identify. */

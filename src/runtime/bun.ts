@@ -3,6 +3,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import { mkdirSync } from 'node:fs'
 import { main } from '../cli.ts'
+import { lineBatcher } from '../log.ts'
 // Bun gives each of these a path: on disk when run from source, inside the executable once
 // compiled, where there is no node_modules for PGlite to find them in.
 import pgliteWasmPath from '@electric-sql/pglite/pglite.wasm' with { type: 'file' }
@@ -14,6 +15,10 @@ const compile = async (path: string) => WebAssembly.compile(await Bun.file(path)
 // The socket's address of each request in flight, for clientAddress; gone with the request.
 const remoteAddress = new WeakMap<Request, string>()
 
+// Log lines leave in batches, one write per turn of the event loop; the last ones on exit.
+const out = lineBatcher((text) => process.stdout.write(text), setImmediate)
+process.on('exit', out.flush)
+
 const code = await main({
   argv: process.argv.slice(2),
   env: process.env,
@@ -23,7 +28,7 @@ const code = await main({
     return new PGlite(dataDir, { pgliteWasmModule, initdbWasmModule, fsBundle: Bun.file(pgliteDataPath) })
   },
   printLine: (line) => process.stdout.write(`${line}\n`),
-  stdout: (line) => process.stdout.write(`${line}\n`),
+  stdout: out.line,
   stderr: (line) => process.stderr.write(`${line}\n`),
   clientAddress: (c) => remoteAddress.get(c.req.raw),
   serve: async (fetch, port, hostname) => {
