@@ -1,7 +1,7 @@
 // What the benchmark runs: the service on each runtime and database, and the floor. Each target is
 // a separate process started with its real entrypoint, configured only by its environment.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { accessSync, constants, existsSync, openSync, closeSync, readdirSync } from 'node:fs'
+import { accessSync, constants, existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs'
 import { get } from 'node:http'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
@@ -43,7 +43,20 @@ export function findRuntime(name: 'bun' | 'deno'): string | undefined {
   return candidates.find((p) => existsSync(p) && executable(p))
 }
 
-const node = (entry: string) => (flags: string[]) => ({ cmd: process.execPath, args: [...flags, join(ROOT, entry), ...(entry.startsWith('src/') ? ['serve'] : [])] })
+/**
+ * The Node flags of `npm start` (package.json), so the service is measured as it is shipped: its
+ * heap limits and the compile cache (README.md, "Memory").
+ */
+export function startFlags(): string[] {
+  const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start
+  const words = start.split(/\s+/)
+  return words.slice(words.indexOf('node') + 1, words.indexOf('src/runtime/node.ts'))
+}
+
+const node = (entry: string) => (flags: string[]) =>
+  entry.startsWith('src/')
+    ? { cmd: process.execPath, args: [...flags, ...startFlags(), join(ROOT, entry), 'serve'] }
+    : { cmd: process.execPath, args: [...flags, join(ROOT, entry)] }
 
 export const TARGETS: Target[] = [
   { id: 'node-pg', label: 'Node + PostgreSQL, every limit on', database: 'postgres', command: node('src/runtime/node.ts') },

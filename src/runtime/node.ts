@@ -1,20 +1,26 @@
 // Node entrypoint: `node src/runtime/node.ts [command]`. The only file that knows it runs on Node.
-import { PGlite } from '@electric-sql/pglite'
 import { serve } from '@hono/node-server'
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { mkdirSync } from 'node:fs'
 import { main } from '../cli.ts'
+import { lineBatcher } from '../log.ts'
+
+// Log lines leave in batches, one write per turn of the event loop; the last ones on exit.
+const out = lineBatcher((text) => process.stdout.write(text), setImmediate)
+process.on('exit', out.flush)
 
 const code = await main({
   argv: process.argv.slice(2),
   env: process.env,
-  openEmbedded: (dataDir) => {
+  openEmbedded: async (dataDir) => {
     mkdirSync(dataDir, { recursive: true })
+    // Loaded only for the embedded database: a server on PostgreSQL never holds it in memory.
+    const { PGlite } = await import('@electric-sql/pglite')
     return new PGlite(dataDir)
   },
   printLine: (line) => process.stdout.write(`${line}\n`),
   clientAddress: (c) => getConnInfo(c).remote.address,
-  stdout: (line) => process.stdout.write(`${line}\n`),
+  stdout: out.line,
   stderr: (line) => process.stderr.write(`${line}\n`),
   serve: (fetch, port, hostname) =>
     new Promise((resolve, reject) => {
