@@ -38,6 +38,8 @@ export interface Driver {
   startWindow(): void
   /** Ends the window now and returns its figures. */
   endWindow(): WindowFigures
+  /** An access token the service issued in this run (the latest), for the token checks. */
+  accessToken(): string | undefined
   /** Stops starting flows and waits (bounded) for those in flight. Resolves with every error of the run and the flows completed. */
   stop(): Promise<{ flowsCompleted: number; errors: Record<string, number>; numbersUsed: number }>
 }
@@ -61,6 +63,7 @@ export function startDriver(o: DriverOptions): Driver {
   const verifyMs: number[] = []
   const errors: Record<string, number> = {}
   const windowErrors: Record<string, number> = {}
+  let lastAccess: string | undefined
 
   const inWindow = (t: number) => windowStart !== undefined && t >= windowStart && (windowEnd === undefined || t < windowEnd)
   const fail = (kind: string): false => {
@@ -138,7 +141,9 @@ export function startDriver(o: DriverOptions): Driver {
     }
     const t3 = performance.now()
     if (verified.status !== 200) return fail(`verify: ${describe(verified)}`)
-    if (!carriesAccessJwt(verified.raw, e164)) return fail('verify: no access JWT in the 200')
+    const access = accessJwtOf(verified.raw, e164)
+    if (!access) return fail('verify: no access JWT in the 200')
+    lastAccess = access
     if (inWindow(t3)) {
       verifyMs.push(t3 - t2)
       windowFlows++
@@ -174,6 +179,7 @@ export function startDriver(o: DriverOptions): Driver {
         errors: { ...windowErrors },
       }
     },
+    accessToken: () => lastAccess,
     stop: async () => {
       stopping = true
       const drained = await Promise.race([Promise.all(users).then(() => true), sleep(o.requestTimeoutMs * 2 + o.smsTimeoutMs + 1000).then(() => false)])
@@ -184,18 +190,19 @@ export function startDriver(o: DriverOptions): Driver {
   }
 }
 
-/** The verify answer's `access` is a JWT signed with EdDSA, of kind access, for this number. */
-export function carriesAccessJwt(raw: string, phone: string): boolean {
+/** The verify answer's `access`, when it is a JWT signed with EdDSA, of kind access, for this number. */
+export function accessJwtOf(raw: string, phone: string): string | undefined {
   try {
     const { access } = JSON.parse(raw) as { access?: unknown }
-    if (typeof access !== 'string') return false
+    if (typeof access !== 'string') return undefined
     const [h, p, s] = access.split('.')
-    if (!h || !p || !s || access.split('.').length !== 3) return false
+    if (!h || !p || !s || access.split('.').length !== 3) return undefined
     const header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8')) as { alg?: unknown }
     const payload = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as { token_type?: unknown; phone_number?: unknown; sub?: unknown }
     // An Ed25519 signature is 64 bytes: 86 base64url characters.
-    return header.alg === 'EdDSA' && payload.token_type === 'access' && payload.phone_number === phone && typeof payload.sub === 'string' && s.length === 86
+    const ok = header.alg === 'EdDSA' && payload.token_type === 'access' && payload.phone_number === phone && typeof payload.sub === 'string' && s.length === 86
+    return ok ? access : undefined
   } catch {
-    return false
+    return undefined
   }
 }

@@ -11,6 +11,7 @@ import { startDriver } from './driver.ts'
 import { startFakeTwilio, type FakeTwilio } from './fake-twilio.ts'
 import { validNumbers } from './numbers.ts'
 import { parseOptions, USAGE, type Options } from './options.ts'
+import { measureTokenChecks, type TokenChecks } from './token-checks.ts'
 import { createDatabase, dropDatabase, startBenchPg, statementsOf, transactionsOf, waitForNoBackends, type BenchPg } from './pg.ts'
 import { machineBusyCpuMs, memoryMb, processCpuMs, treeCpuMs } from './procfs.ts'
 import { buildScaleTemplate, SCALE_ROWS } from './seed.ts'
@@ -23,6 +24,8 @@ const SCALE_TEMPLATE = 'bench_scale_template'
 
 /** The service's settings: every abuse limit on. Caps a run from one loopback address would reach are set high, never to 0 (off). */
 const HIGH = '1000000000'
+/** GET /me calls per kind of token, after each round's flows (bench/token-checks.ts). */
+const TOKEN_CHECKS = 500
 function serviceEnv(o: Options): Record<string, string> {
   return {
     LOG_LEVEL: o.logLevel,
@@ -91,6 +94,8 @@ interface RoundResult {
    */
   otherCpuShare: number | undefined
   loadAverage1m: number
+  /** GET /me with a valid and a forged access token after the flows (PostgreSQL targets of the service). */
+  tokenChecks?: TokenChecks
   /** Raw latencies, for the summary; left out of the JSON line. */
   requestSamples?: number[]
   verifySamples?: number[]
@@ -237,6 +242,12 @@ class Bench {
         const mem = memoryMb(server.pid)
         const done = await driver.stop()
         flowsInLife = done.flowsCompleted
+        const access = driver.accessToken()
+        const database = where.database
+        const tokenChecks =
+          !t.floor && database && this.pg && access
+            ? await measureTokenChecks(server.url, access, TOKEN_CHECKS, () => statementsOf(this.pg!, database))
+            : undefined
         const perFlow = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined || w.flows === 0 ? undefined : (y - x) / w.flows)
         result = {
           kind: 'round',
@@ -259,6 +270,7 @@ class Bench {
           flowsInServerLife: flowsInLife,
           otherCpuShare: otherShare(a, b, w.durationMs),
           loadAverage1m: loadavg()[0]!,
+          tokenChecks,
           requestSamples: w.requestMs,
           verifySamples: w.verifyMs,
         }
@@ -328,6 +340,8 @@ interface Summary {
   transactionsPerFlow: number | undefined
   statementsPerFlow: number | undefined
   otherCpuShare: number | undefined
+  /** The most statements any round spent per GET /me, with a valid token and with a forged one. */
+  tokenChecks: { validStatementsPerCall: number | undefined; forgedStatementsPerCall: number | undefined; allAnswered: boolean } | undefined
 }
 
 function summarize(results: RoundResult[], targets: Target[]): Summary[] {
@@ -358,11 +372,23 @@ function summarize(results: RoundResult[], targets: Target[]): Summary[] {
       transactionsPerFlow: med(rs.map((r) => r.transactionsPerFlow)),
       statementsPerFlow: med(rs.map((r) => r.statementsPerFlow)),
       otherCpuShare: med(rs.map((r) => r.otherCpuShare)),
+      tokenChecks: tokenSummary(rs),
     })
   }
   const floor = out.find((s) => s.target === 'floor')
   if (floor) for (const s of out) s.ratioToFloor = s.flowsPerSecond.median / floor.flowsPerSecond.median
   return out
+}
+
+function tokenSummary(rs: RoundResult[]): Summary['tokenChecks'] {
+  const tc = rs.map((r) => r.tokenChecks).filter((x): x is TokenChecks => x !== undefined)
+  if (tc.length === 0) return undefined
+  const most = (xs: (number | undefined)[]) => (xs.some((x) => x === undefined) ? undefined : Math.max(...(xs as number[])))
+  return {
+    validStatementsPerCall: most(tc.map((c) => c.valid.statementsPerCall)),
+    forgedStatementsPerCall: most(tc.map((c) => c.forged.statementsPerCall)),
+    allAnswered: tc.every((c) => c.valid.ok === c.calls && c.forged.refused === c.calls),
+  }
 }
 
 const f = (x: number | undefined, digits = 1) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits))
@@ -408,6 +434,15 @@ function verdicts(summaries: Summary[], o: Options): string[] {
   if (node?.peakRssMb !== undefined) {
     out.push(
       `- Peak RSS ≤ 150 MB under C = 32: ${f(node.peakRssMb, 0)} MB at C = ${o.concurrency}${o.concurrency === 32 ? '' : ' (not C = 32: informative only)'} — ${missedBy(node.peakRssMb, 150, false)}`,
+    )
+  }
+  const tc = node?.tokenChecks
+  if (tc) {
+    // A refused forged token shows the check itself; a valid one may cost only what /me reads.
+    const ok = tc.allAnswered && tc.forgedStatementsPerCall === 0 && tc.validStatementsPerCall !== undefined && tc.validStatementsPerCall <= 1
+    out.push(
+      `- Access-token checks cost no database round trip: a forged token is refused (401) with ${f(tc.forgedStatementsPerCall, 2)} statements per check; ` +
+        `GET /me with a valid one costs ${f(tc.validStatementsPerCall, 2)} (the user row it answers with)${tc.allAnswered ? '' : '; some checks were not answered 200/401'} — ${ok ? 'met' : 'MISSED'}`,
     )
   }
   for (const s of summaries) {
