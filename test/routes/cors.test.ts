@@ -76,6 +76,8 @@ describe('CORS_ORIGINS', () => {
     }
     const call = await post(t.app, '/api/auth/otp/request/', { phone_number: '+12015550123' }, { origin: WEB_APP })
     expect(call.headers.get('access-control-allow-origin')).toBe(WEB_APP)
+    // The answer depends on the origin: a shared cache must not hand it to another one.
+    expect(list(call.headers.get('vary'))).toContain('origin')
   })
 
   it('gives any other origin no CORS permission', async () => {
