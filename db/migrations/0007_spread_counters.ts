@@ -9,8 +9,9 @@ import { type Kysely, sql } from 'kysely'
 //
 // The step functions are redefined to do less per call: the exact send caps are one conditional
 // upsert together (taken back only on the rare refusal), the spread ones one read and one write
-// together, and the failure budget of a number is read under the number's lock instead of a row
-// lock, and written only on a failure.
+// together, the failure budget of a number is read under the number's lock instead of a row lock
+// and written only on a failure, and what a step writes at its end (code, audit row and spread
+// counts; user, session, event and audit row) is one statement.
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('rate_counter_shards')
@@ -119,18 +120,19 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         end if;
       end if;
 
-      -- A new code replaces the older one.
-      insert into otp_codes as o (phone_number, code_hash, created_at, expires_at, attempts, used_at)
-        values (p_phone, p_code_hash, p_now, p_expires_at, 0, null)
-        on conflict (phone_number) do update
-          set code_hash = excluded.code_hash, created_at = excluded.created_at, expires_at = excluded.expires_at, attempts = 0, used_at = null;
-      insert into audit_events (at, type, phone_masked, ip, request_id, detail)
-        values (p_now, 'code_sent', p_phone_masked, p_ip, p_request_id, p_audit_detail);
-      if v_exact < coalesce(array_length(p_keys, 1), 0) then
-        insert into rate_counter_shards as s (key, window_start, shard, count)
-          select t.k, t.w, pg_backend_pid() % 64, 1 from unnest(p_keys, p_windows, p_limits) as t(k, w, l) where nomisafe_spread(t.l) order by t.k
-          on conflict (key, window_start, shard) do update set count = s.count + 1;
-      end if;
+      -- A new code replaces the older one; its audit row, and the spread send caps, in the same statement.
+      with code as (
+        insert into otp_codes as o (phone_number, code_hash, created_at, expires_at, attempts, used_at)
+          values (p_phone, p_code_hash, p_now, p_expires_at, 0, null)
+          on conflict (phone_number) do update
+            set code_hash = excluded.code_hash, created_at = excluded.created_at, expires_at = excluded.expires_at, attempts = 0, used_at = null
+      ), audit as (
+        insert into audit_events (at, type, phone_masked, ip, request_id, detail)
+          values (p_now, 'code_sent', p_phone_masked, p_ip, p_request_id, p_audit_detail)
+      )
+      insert into rate_counter_shards as s (key, window_start, shard, count)
+        select t.k, t.w, pg_backend_pid() % 64, 1 from unnest(p_keys, p_windows, p_limits) as t(k, w, l) where nomisafe_spread(t.l) order by t.k
+        on conflict (key, window_start, shard) do update set count = s.count + 1;
       return query select 'issued'::text, null::text, null::timestamptz, null::timestamptz;
     end
     $fn$
@@ -227,31 +229,36 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         end if;
         v_sent := null;
 
-        -- One user per number, created race-safe; xmax is 0 only on a row this statement inserted.
-        insert into users as u (phone_number, created_at, last_login_at) values (p_phone, p_now, p_now)
-          on conflict (phone_number) do update
-            set last_login_at = case when u.disabled_at is null then excluded.last_login_at else u.last_login_at end
-          returning u.id, u.disabled_at, (u.xmax = 0) into v_user, v_disabled, v_created;
-        if v_disabled is not null then
-          insert into audit_events (at, type, user_id, phone_masked, ip, request_id, detail)
-            values (p_now, 'verify_failed', v_user, p_phone_masked, p_ip, p_request_id, '{"reason":"account disabled"}');
-          v_outcome := 'disabled'; v_created := false;
-          exit steps;
-        end if;
-
-        insert into sessions (id, user_id, refresh_jti_hash, created_at, expires_at)
-          values (p_session_id, v_user, p_refresh_jti_hash, p_now, p_session_expires_at);
-        if p_event_id is not null and v_created then
+        -- One user per number, created race-safe (xmax is 0 only on a row this statement inserted),
+        -- with its session, its user.created event and the audit row, in one statement. A disabled
+        -- user gets neither session nor event, and its audit row says why it was refused.
+        with u as (
+          insert into users as u (phone_number, created_at, last_login_at) values (p_phone, p_now, p_now)
+            on conflict (phone_number) do update
+              set last_login_at = case when u.disabled_at is null then excluded.last_login_at else u.last_login_at end
+            returning u.id, u.disabled_at, (u.xmax = 0) as created
+        ), session as (
+          insert into sessions (id, user_id, refresh_jti_hash, created_at, expires_at)
+            select p_session_id, u.id, p_refresh_jti_hash, p_now, p_session_expires_at from u where u.disabled_at is null
+        ), event as (
           -- Byte for byte what the outbox writes from the application: the payload that is signed.
           insert into events (id, type, payload, created_at, next_attempt_at, give_up_at)
-            values (p_event_id, 'user.created',
-                    '{"type":"user.created","timestamp":"' || to_char(p_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-                      || '","data":{"id":' || v_user || ',"phone_number":' || to_json(p_phone)::text || '}}',
-                    p_now, p_now, p_event_give_up_at);
+            select p_event_id, 'user.created',
+                   '{"type":"user.created","timestamp":"' || to_char(p_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+                     || '","data":{"id":' || u.id || ',"phone_number":' || to_json(p_phone)::text || '}}',
+                   p_now, p_now, p_event_give_up_at
+              from u where p_event_id is not null and u.created and u.disabled_at is null
+        ), audit as (
+          insert into audit_events (at, type, user_id, phone_masked, ip, request_id, detail)
+            select p_now, case when u.disabled_at is null then 'signed_in' else 'verify_failed' end, u.id, p_phone_masked, p_ip, p_request_id,
+                   case when u.disabled_at is null then json_build_object('created', u.created, 'session_id', p_session_id)::text
+                        else '{"reason":"account disabled"}' end
+              from u
+        )
+        select u.id, u.disabled_at, u.created into v_user, v_disabled, v_created from u;
+        if v_disabled is not null then
+          v_outcome := 'disabled'; v_created := false;
         end if;
-        insert into audit_events (at, type, user_id, phone_masked, ip, request_id, detail)
-          values (p_now, 'signed_in', v_user, p_phone_masked, p_ip, p_request_id,
-                  json_build_object('created', v_created, 'session_id', p_session_id)::text);
       end;
 
       return query select v_outcome, v_user, v_created, v_sent, v_limit_key, v_limit_window;
