@@ -28,6 +28,19 @@ function expect429(res: { status: number; headers: Headers; body: any }, code: s
   expect(res.headers.get('retry-after')).toBe(String(retryAfter))
 }
 
+/** An SMS provider that fails until `recover()`. */
+function flakySms() {
+  let fail = true
+  const sms: SmsProvider = {
+    name: 'flaky',
+    async send() {
+      if (fail) throw new SmsError('unavailable', 'down')
+      return { id: 'x' }
+    },
+  }
+  return { sms, recover: () => (fail = false) }
+}
+
 const open = { OTP_RESEND_COOLDOWN_SECONDS: '0', LIMIT_REQUESTS_PER_IP_HOUR: '0', LIMIT_VERIFIES_PER_IP_HOUR: '0' }
 
 describe('per-number caps', () => {
@@ -147,18 +160,11 @@ describe('ceilings against SMS pumping', () => {
   })
 
   it('does not count an SMS the provider failed to send', async () => {
-    let fail = true
-    const sms: SmsProvider = {
-      name: 'flaky',
-      async send() {
-        if (fail) throw new SmsError('unavailable', 'down')
-        return { id: 'x' }
-      },
-    }
+    const { sms, recover } = flakySms()
     const t = await testApp(conn, { clock: fakeClock(START), sms, env: { ...open, LIMIT_SENDS_PER_NUMBER_HOUR: '1', LIMIT_SENDS_PER_HOUR: '1' } })
     const [phone] = numbers(1) as [string]
     for (let i = 0; i < 3; i++) expect((await request(t, phone)).status).toBe(503)
-    fail = false
+    recover()
     expect((await request(t, phone)).status).toBe(202)
   })
 
@@ -311,20 +317,13 @@ describe('caps of 10,000 or more, counted over several rows', () => {
   })
 
   it('takes back the count of an SMS the provider failed to send', async () => {
-    let fail = true
-    const sms: SmsProvider = {
-      name: 'flaky',
-      async send() {
-        if (fail) throw new SmsError('unavailable', 'down')
-        return { id: 'x' }
-      },
-    }
+    const { sms, recover } = flakySms()
     const t = await testApp(conn, { clock: fakeClock(START), sms, env: { ...open, LIMIT_SENDS_PER_HOUR: '10000' } })
     await seed('send:all:3600', 9999)
     const [a, b] = numbers(2) as [string, string]
     for (let i = 0; i < 3; i++) expect((await request(t, a)).status).toBe(503)
     expect(await total('send:all:3600')).toBe(9999)
-    fail = false
+    recover()
     expect((await request(t, a)).status).toBe(202)
     expect429(await request(t, b), 'rate_limited', 3600)
   })
