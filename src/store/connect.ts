@@ -1,5 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite'
-import { CompiledQuery, Kysely, PGliteDialect, sql, type DatabaseConnection, type Dialect, type Driver } from 'kysely'
+import { CompiledQuery, Kysely, PGliteDialect, type DatabaseConnection, type Dialect, type Driver } from 'kysely'
 import { PostgresJSDialect } from 'kysely-postgres-js'
 import postgres from 'postgres'
 import type { Database } from './schema.ts'
@@ -162,7 +162,18 @@ export function connectEmbedded(pglite: PGlite): Connection {
   }
 }
 
-/** One round trip, for readiness. */
+/**
+ * One round trip, for readiness, on the connections the sign-in steps use. A pooled connection
+ * that the server closed (a restart, a failover) can fail one call before the pool notices: a
+ * second try gets a fresh one, so a load balancer does not take the instance out for it. A call
+ * past its deadline is not tried again.
+ */
 export async function ping(db: Db): Promise<void> {
-  await sql`select 1`.execute(db)
+  const query = rawQuery(db)
+  try {
+    await query('select 1', [])
+  } catch (err) {
+    if (err instanceof DatabaseDeadline) throw err
+    await query('select 1', [])
+  }
 }
