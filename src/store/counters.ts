@@ -13,14 +13,17 @@ export interface Exceeded {
   windowStart: Date
 }
 
+/** The hits that count (a limit of 0 is off), sorted by key: the order every caller locks their rows in. */
+export const countedInKeyOrder = (hits: Hit[]): Hit[] =>
+  hits.filter((h) => h.limit > 0).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+
 /**
  * Counts one hit on every key, in key order (so transactions hitting overlapping keys never
  * deadlock), and returns the first key now over its limit. A cap of 10,000 or more is counted
  * over several rows (db/migrations/0007_spread_counters.ts).
  */
 export async function hitCounters(db: Db, hits: Hit[]): Promise<Exceeded | undefined> {
-  const counted = hits.filter((h) => h.limit > 0).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-  for (const hit of counted) {
+  for (const hit of countedInKeyOrder(hits)) {
     const { rows } = await sql<{ over: boolean }>`select nomisafe_hit(${hit.key}, ${hit.windowStart}, ${hit.limit}) as over`.execute(db)
     if (rows[0]!.over) return { key: hit.key, windowStart: hit.windowStart }
   }

@@ -1,5 +1,5 @@
 import { type Db, rawQuery } from './connect.ts'
-import type { Exceeded, Hit } from './counters.ts'
+import { countedInKeyOrder, type Exceeded, type Hit } from './counters.ts'
 
 /** Who asked, as the audit trail records it (the number already masked). */
 export interface AuditActor {
@@ -27,11 +27,9 @@ export type RequestCodeResult =
   | { outcome: 'cooldown'; lastSentAt: Date }
   | { outcome: 'limited'; exceeded: Exceeded }
 
-/** The hits that count, sorted by key: the order every step locks their rows in. */
-const counted = (hits: Hit[]) => hits.filter((h) => h.limit > 0).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
 /** The keys, window starts and limits of the counted hits, as three array parameters. */
 const arrays = (hits: Hit[]) => {
-  const c = counted(hits)
+  const c = countedInKeyOrder(hits)
   return [c.map((h) => h.key), c.map((h) => h.windowStart.toISOString()), c.map((h) => h.limit)]
 }
 
