@@ -20,7 +20,7 @@ export const countedInKeyOrder = (hits: Hit[]): Hit[] =>
 /**
  * Counts one hit on every key, in key order (so transactions hitting overlapping keys never
  * deadlock), and returns the first key now over its limit. A cap of 10,000 or more is counted
- * over several rows (db/migrations/0007_spread_counters.ts).
+ * over several rows, each against its share of the cap (db/migrations/0007, 0008).
  */
 export async function hitCounters(db: Db, hits: Hit[]): Promise<Exceeded | undefined> {
   for (const hit of countedInKeyOrder(hits)) {

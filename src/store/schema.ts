@@ -61,12 +61,16 @@ export interface RateCountersTable {
   count: number
 }
 
-/** A cap of 10,000 or more is counted over up to 64 of these rows, one per database connection (db/migrations/0007_spread_counters.ts). */
+/**
+ * A cap of 10,000 or more is counted over up to 64 of these rows, one per database connection
+ * (db/migrations/0007_spread_counters.ts), each with the share of the cap it was granted (0008).
+ */
 export interface RateCounterShardsTable {
   key: string
   window_start: Timestamp
   shard: number
   count: number
+  granted: ColumnType<number, number | undefined, number>
 }
 
 /** The event outbox: a row lives until the webhook receiver answered 2xx. */

@@ -328,6 +328,35 @@ describe('caps of 10,000 or more, counted over several rows', () => {
     expect429(await request(t, b), 'rate_limited', 3600)
   })
 
+  it('takes back the shares other connections were given and did not use, so the cap passes exactly its limit', async () => {
+    const t = await testApp(conn, { clock: fakeClock(START), env: { ...open, LIMIT_SENDS_PER_HOUR: '10000' } })
+    // Every unit of the cap is handed out, but one connection used only 4,998 of its 5,000.
+    await conn.db
+      .insertInto('rate_counter_shards')
+      .values([
+        { key: 'send:all:3600', window_start: windowStart, shard: 60, count: 4998, granted: 5000 },
+        { key: 'send:all:3600', window_start: windowStart, shard: 61, count: 5000, granted: 5000 },
+      ])
+      .execute()
+    const phones = numbers(3)
+    expect((await request(t, phones[0]!)).status).toBe(202)
+    expect((await request(t, phones[1]!)).status).toBe(202)
+    expect429(await request(t, phones[2]!), 'rate_limited', 3600)
+    expect(await total('send:all:3600')).toBe(10000)
+    const lent = await conn.db.selectFrom('rate_counter_shards').select('granted').where('shard', '=', 60).executeTakeFirstOrThrow()
+    expect(lent.granted).toBe(4998)
+  })
+
+  it('passes exactly the limit when many requests race for its last units', async () => {
+    const t = await testApp(conn, { clock: fakeClock(START), env: { ...open, LIMIT_SENDS_PER_HOUR: '10000' } })
+    await seed('send:all:3600', 9980)
+    const answers = await Promise.all(numbers(40).map((phone) => request(t, phone)))
+    expect(answers.filter((r) => r.status === 202)).toHaveLength(20)
+    expect(answers.filter((r) => r.status === 429)).toHaveLength(20)
+    expect(t.sms.sent).toHaveLength(20)
+    expect(await total('send:all:3600')).toBe(10000)
+  })
+
   it('prunes their old rows with the other counters', async () => {
     await seed('send:all:3600', 5)
     expect((await pruneOld(conn.db, new Date(windowStart.getTime() + 3 * 86400_000), { auditRetentionDays: 90 })).counters).toBe(3)
