@@ -15,7 +15,7 @@ import { measureTokenChecks, type TokenChecks } from './token-checks.ts'
 import { createDatabase, dropDatabase, startBenchPg, statementsOf, transactionsOf, waitForNoBackends, type BenchPg } from './pg.ts'
 import { machineBusyCpuMs, memoryMb, processCpuMs, treeCpuMs } from './procfs.ts'
 import { buildScaleTemplate, SCALE_ROWS } from './seed.ts'
-import { findRuntime, ROOT, startServer, TARGETS, type Target } from './targets.ts'
+import { findRuntime, ROOT, startEnv, startServer, TARGETS, type Target } from './targets.ts'
 import { freePort, median, percentile, sleep, sortedCopy } from './util.ts'
 
 const t0 = Date.now()
@@ -142,6 +142,7 @@ class Bench {
     if (where.database) env.DATABASE_URL = this.pg!.urlOf(where.database)
     if (t.floor) return env
     Object.assign(env, serviceEnv(this.o), { SERVER_SECRET: this.secret, SMS_PROVIDER: 'twilio', PRUNE_INTERVAL_SECONDS: '3600' })
+    if ('cmd' in command && command.cmd === process.execPath) Object.assign(env, startEnv())
     if (where.dataDir) env.DATA_DIR = where.dataDir
     return env
   }

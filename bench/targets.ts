@@ -43,14 +43,21 @@ export function findRuntime(name: 'bun' | 'deno'): string | undefined {
   return candidates.find((p) => existsSync(p) && executable(p))
 }
 
+const startWords = (): string[] => JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start.split(/\s+/)
+
 /**
  * The Node flags of `npm start` (package.json), so the service is measured as it is shipped: its
  * heap limits and the compile cache (README.md, "Memory").
  */
 export function startFlags(): string[] {
-  const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start
-  const words = start.split(/\s+/)
+  const words = startWords()
   return words.slice(words.indexOf('node') + 1, words.indexOf('src/runtime/node.ts'))
+}
+
+/** The environment `npm start` sets before `node` (the C library's memory settings). */
+export function startEnv(): Record<string, string> {
+  const words = startWords()
+  return Object.fromEntries(words.slice(0, words.indexOf('node')).map((w) => w.split(/=(.*)/s, 2) as [string, string]))
 }
 
 const node = (entry: string) => (flags: string[]) =>
