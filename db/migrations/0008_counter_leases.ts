@@ -6,15 +6,19 @@ import { type Kysely, sql } from 'kysely'
 // takes a new one under the cap's lock (1/256 of the cap, at most what nobody holds yet); when
 // nothing is left to hand out, it takes back the shares other connections have not used. So a cap
 // passes exactly its limit, as before, and rows counted before this migration (no share) count as
-// used. Once a cap is reached, refusals read the sum and take no lock: a flood from one address
-// does not queue the pool behind a lock.
+// used. A share counts only under the cap it was handed out for: a cap changed within its window
+// (lowered during an attack, say) holds from the next hit. Once a cap is reached, refusals read the
+// sum and take no lock: a flood from one address does not queue the pool behind a lock.
 //
 // The spread send caps of nomisafe_request_code are taken the same way. 0007 checked them with one
 // statement reading each cap's sum in a subquery over the arrays it was given, which PostgreSQL
 // planned anew on every call (its custom plan always looked cheaper): ~90 µs of planning a code
 // request against ~40 µs of running it (pg_stat_statements, track = all, track_planning = on).
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // granted: the share this connection's row may still count up to; granted_for: the cap it was
+  // handed out under (a share of another cap, say one lowered during an attack, is not used).
   await sql`alter table rate_counter_shards add column granted integer not null default 0`.execute(db)
+  await sql`alter table rate_counter_shards add column granted_for integer not null default 0`.execute(db)
 
   // One hit on a spread cap, counted only if the cap has room; true when it was counted.
   await sql`
@@ -26,9 +30,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       v_held bigint;
       v_grant bigint;
     begin
-      -- Within this connection's share: one row, no sum.
+      -- Within this connection's share of the cap as it is now: one row, no sum.
       update rate_counter_shards s set count = s.count + 1
-        where s.key = p_key and s.window_start = p_window and s.shard = v_shard and s.count < s.granted;
+        where s.key = p_key and s.window_start = p_window and s.shard = v_shard and s.count < s.granted and s.granted_for = p_limit;
       if found then
         return true;
       end if;
@@ -38,19 +42,23 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       end if;
       -- A new share, handed out under the cap's lock so two connections never hand out the same.
       perform pg_advisory_xact_lock(hashtextextended('nomisafe.cap:' || p_key, extract(epoch from p_window)::bigint));
-      select coalesce(sum(greatest(s.granted, s.count)), 0) into v_held from rate_counter_shards s where s.key = p_key and s.window_start = p_window;
+      -- Held: the other connections' shares (or their counts, where larger) and this one's count;
+      -- what is left of this connection's own share is replaced by the new one.
+      select coalesce(sum(case when s.shard = v_shard then s.count else greatest(s.granted, s.count) end), 0) into v_held
+        from rate_counter_shards s where s.key = p_key and s.window_start = p_window;
       if v_held >= p_limit then
         -- Nothing left to hand out: take back what the other connections were given and did not use.
         update rate_counter_shards s set granted = s.count
           where s.key = p_key and s.window_start = p_window and s.shard <> v_shard and s.granted > s.count;
-        select coalesce(sum(greatest(s.granted, s.count)), 0) into v_held from rate_counter_shards s where s.key = p_key and s.window_start = p_window;
+        select coalesce(sum(case when s.shard = v_shard then s.count else greatest(s.granted, s.count) end), 0) into v_held
+          from rate_counter_shards s where s.key = p_key and s.window_start = p_window;
       end if;
       v_grant := least(greatest(p_limit / 256, 1), p_limit - v_held);
       if v_grant <= 0 then
         return false;
       end if;
-      insert into rate_counter_shards as s (key, window_start, shard, count, granted) values (p_key, p_window, v_shard, 1, v_grant)
-        on conflict (key, window_start, shard) do update set granted = greatest(s.granted, s.count) + v_grant, count = s.count + 1;
+      insert into rate_counter_shards as s (key, window_start, shard, count, granted, granted_for) values (p_key, p_window, v_shard, 1, v_grant, p_limit)
+        on conflict (key, window_start, shard) do update set granted = s.count + v_grant, granted_for = p_limit, count = s.count + 1;
       return true;
     end
     $fn$

@@ -71,6 +71,7 @@ export interface RateCounterShardsTable {
   shard: number
   count: number
   granted: ColumnType<number, number | undefined, number>
+  granted_for: ColumnType<number, number | undefined, number>
 }
 
 /** The event outbox: a row lives until the webhook receiver answered 2xx. */

@@ -347,6 +347,28 @@ describe('caps of 10,000 or more, counted over several rows', () => {
     expect(lent.granted).toBe(4998)
   })
 
+  it('holds a lowered cap at once, whatever shares were handed out under the old one', async () => {
+    const t = await testApp(conn, { clock: fakeClock(START), env: { ...open, LIMIT_SENDS_PER_HOUR: '10000' } })
+    // Every connection's row holds an unused share of 1,000 from when the cap was 1,000,000;
+    // together they have counted 9,998.
+    const rows = Array.from({ length: 64 }, (_, shard) => ({
+      key: 'send:all:3600',
+      window_start: windowStart,
+      shard,
+      count: shard < 2 ? 157 : 156,
+      granted: 1000,
+      granted_for: 1_000_000,
+    }))
+    rows[2]!.count = 156 + (9998 - (2 * 157 + 62 * 156))
+    await conn.db.insertInto('rate_counter_shards').values(rows).execute()
+    expect(await total('send:all:3600')).toBe(9998)
+    const phones = numbers(3)
+    expect((await request(t, phones[0]!)).status).toBe(202)
+    expect((await request(t, phones[1]!)).status).toBe(202)
+    expect429(await request(t, phones[2]!), 'rate_limited', 3600)
+    expect(await total('send:all:3600')).toBe(10000)
+  })
+
   it('passes exactly the limit when many requests race for its last units', async () => {
     const t = await testApp(conn, { clock: fakeClock(START), env: { ...open, LIMIT_SENDS_PER_HOUR: '10000' } })
     await seed('send:all:3600', 9980)
