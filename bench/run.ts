@@ -447,7 +447,7 @@ function verdicts(summaries: Summary[], results: RoundResult[], o: Options): str
       `  - CPU per flow, server + PostgreSQL (the figure other load on the machine disturbs least): ${f(cpu(node), 2)} ms vs the floor's ${f(cpu(floor), 2)} ms = ${(cpu(node) / cpu(floor)).toFixed(2)}×`,
     )
     const v = node.verify.p99 / floor.verify.p99
-    out.push(`- Verify p99 ≤ 1.2× floor's: ${f(node.verify.p99)} ms vs ${f(floor.verify.p99)} ms = ${v.toFixed(v > 1.2 && v < 1.205 ? 3 : 2)}× — ${missedBy(v, 1.2, false)}`)
+    out.push(`- Verify p99 ≤ 1.2× floor's: ${f(node.verify.p99)} ms vs ${f(floor.verify.p99)} ms = ${v.toFixed(2)}× — ${missedBy(v, 1.2, false)}`)
   }
   if (node?.peakRssMb !== undefined) {
     out.push(
