@@ -36,32 +36,34 @@ export interface Metrics {
   render(): string
 }
 
-const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
-const key = (labels: Labels) =>
-  Object.keys(labels)
-    .sort()
-    .map((k) => `${k}="${escape(labels[k]!)}"`)
-    .join(',')
+const NEEDS_ESCAPE = /[\\\n"]/
+const escape = (v: string) => (NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : v)
+/** The series' labels in name order, as they are rendered: `a="1",b="2"`. Built on every call, so kept lean. */
+const key = (labels: Labels) => {
+  const names = Object.keys(labels)
+  if (names.length > 1) names.sort()
+  let k = ''
+  for (const name of names) k += `${k === '' ? '' : ','}${name}="${escape(labels[name]!)}"`
+  return k
+}
 
 export function createMetrics(): Metrics {
   const counters = new Map<MetricName, Map<string, number>>()
   const histograms = new Map<MetricName, Map<string, Histogram>>()
   return {
     inc(name, labels, by = 1) {
-      const series = counters.get(name) ?? new Map<string, number>()
-      counters.set(name, series)
+      let series = counters.get(name)
+      if (!series) counters.set(name, (series = new Map()))
       const k = key(labels)
       series.set(k, (series.get(k) ?? 0) + by)
     },
     observe(name, labels, seconds) {
-      const series = histograms.get(name) ?? new Map<string, Histogram>()
-      histograms.set(name, series)
+      let series = histograms.get(name)
+      if (!series) histograms.set(name, (series = new Map()))
       const k = key(labels)
-      const h = series.get(k) ?? { counts: BUCKETS.map(() => 0), sum: 0, count: 0 }
-      series.set(k, h)
-      BUCKETS.forEach((le, i) => {
-        if (seconds <= le) h.counts[i]!++
-      })
+      let h = series.get(k)
+      if (!h) series.set(k, (h = { counts: BUCKETS.map(() => 0), sum: 0, count: 0 }))
+      for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) h.counts[i]!++
       h.sum += seconds
       h.count++
     },

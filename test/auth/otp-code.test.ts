@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { generateCode, hashCode } from '../../src/auth/otp-code.ts'
-import { deriveSecrets } from '../../src/auth/secrets.ts'
+import { base64url, deriveSecrets, fromBase64url } from '../../src/auth/secrets.ts'
 
 describe('one-time codes', () => {
   it('have the asked length and only digits', () => {
@@ -24,5 +24,17 @@ describe('one-time codes', () => {
     expect(await hashCode(a.otpKey, '+12015550123', '123456')).toBe(h)
     expect(await hashCode(a.otpKey, '+12015550124', '123456')).not.toBe(h)
     expect(await hashCode(b.otpKey, '+12015550123', '123456')).not.toBe(h)
+  })
+
+  it('and every hash and token id is written as unpadded base64url, as before (stored hashes keep matching)', () => {
+    // Buffer is an independent encoder; the service's own runs on every runtime.
+    for (let length = 0; length <= 70; length++) {
+      const bytes = crypto.getRandomValues(new Uint8Array(length))
+      const text = base64url(bytes)
+      expect(text).toBe(Buffer.from(bytes).toString('base64url'))
+      expect(base64url(bytes.buffer)).toBe(text)
+      expect(fromBase64url(text)).toEqual(bytes)
+    }
+    expect(base64url(new Uint8Array([0xfb, 0xff, 0xbf]))).toBe('-_-_')
   })
 })

@@ -161,6 +161,21 @@ describe('headers', () => {
     expect(res.headers.get('x-content-type-options')).toBe('nosniff')
     expect(res.headers.get('x-frame-options')).toBe('DENY')
     expect(res.headers.get('strict-transport-security')).toBeNull()
+    // Tokens and errors alike are never kept by a cache, nor rendered or framed as a page.
+    const signedIn = await signIn(plain)
+    const refused = await post(plain.app, '/api/auth/otp/verify/', { phone_number: PHONE, otp: '000000' })
+    for (const answer of [res, signedIn, refused]) {
+      expect(answer.headers.get('cache-control')).toBe('no-store')
+      expect(answer.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'")
+      expect(answer.headers.get('referrer-policy')).toBe('no-referrer')
+    }
+    expect(signedIn.status).toBe(200)
+    expect(refused.status).toBe(400)
+    // Where a route sets its own, it stands: the key set may be cached, the docs page has its policy.
+    expect((await call(plain.app, 'GET', '/.well-known/jwks.json')).headers.get('cache-control')).toBe('public, max-age=300')
+    const docs = await call(plain.app, 'GET', '/docs')
+    expect(docs.headers.get('cache-control')).toBe('no-cache')
+    expect(docs.headers.get('content-security-policy')).not.toBe("default-src 'none'; frame-ancestors 'none'")
     const hsts = await testApp(conn, { env: { HSTS_MAX_AGE_SECONDS: '31536000' } })
     expect((await call(hsts.app, 'GET', '/healthz')).headers.get('strict-transport-security')).toBe('max-age=31536000; includeSubDomains')
   })
