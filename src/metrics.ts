@@ -41,7 +41,12 @@ const escape = (v: string) => (NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').r
 /** The series' labels in name order, as they are rendered: `a="1",b="2"`. Built on every call, so kept lean. */
 const key = (labels: Labels) => {
   const names = Object.keys(labels)
-  if (names.length > 1) names.sort()
+  for (let i = 1; i < names.length; i++) {
+    if (names[i - 1]! > names[i]!) {
+      names.sort()
+      break
+    }
+  }
   let k = ''
   for (const name of names) k += `${k === '' ? '' : ','}${name}="${escape(labels[name]!)}"`
   return k

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app.ts'
+import { createMetrics } from '../../src/metrics.ts'
 import { call, post, testApp, type TestApp } from '../support/app.ts'
 import { useTestDatabase } from '../support/db.ts'
 
@@ -67,6 +68,16 @@ describe('GET /metrics', () => {
     expect(text).toContain('sms_sent_total{country="US",outcome="sent",provider="recording"} 1')
     expect(text).toContain('otp_verify_total{outcome="signed_in"} 1')
     expect(text).toContain('security_events_total{type="code_sent"} 1')
+  })
+
+  it('counts one series per set of labels, whatever their order, and escapes label values', () => {
+    const m = createMetrics()
+    m.inc('sms_sent_total', { provider: 'twilio', country: 'US', outcome: 'sent' })
+    m.inc('sms_sent_total', { outcome: 'sent', country: 'US', provider: 'twilio' })
+    m.inc('rate_limit_hits_total', { limit: 'a "quoted"\\ \nvalue' })
+    const text = m.render()
+    expect(text).toContain('sms_sent_total{country="US",outcome="sent",provider="twilio"} 2')
+    expect(text).toContain('rate_limit_hits_total{limit="a \\"quoted\\"\\\\ \\nvalue"} 1')
   })
 
   it('counts the limit that refused a request', async () => {
