@@ -4,6 +4,9 @@ import { AppError } from '../errors.ts'
 
 export const MAX_BODY_BYTES = 16 * 1024
 
+// One decoder for every body: a whole-buffer decode keeps no state between calls.
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
 /**
  * Reads and validates a JSON body. Anything wrong with it is a 400 invalid_request naming the
  * fields (or 413 when too large), so a client's mistake never becomes a 5xx.
@@ -15,7 +18,7 @@ export async function readJson<S extends v.GenericSchema>(c: Context, schema: S)
   try {
     const bytes = await c.req.arrayBuffer()
     if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge()
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    text = utf8.decode(bytes)
   } catch (err) {
     if (err instanceof AppError) throw err
     throw new AppError('invalid_request', { detail: 'The request body could not be read as UTF-8 text.' })

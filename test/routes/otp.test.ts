@@ -184,6 +184,19 @@ describe('POST /api/auth/otp/request/', () => {
       expect(mistyped.body.invalid_params.map((p: { name: string }) => p.name)).toEqual(['otp'])
     })
 
+    it('answers 400 invalid_request for a body that is not UTF-8, and reads the next one as before', async () => {
+      const t = await testApp(conn)
+      const broken = await t.app.request(REQUEST, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: new Uint8Array([0x7b, 0x22, 0xc0, 0xaf, 0x22, 0x7d]),
+      })
+      expect(broken.status).toBe(400)
+      expect((await broken.json()).detail).toMatch(/UTF-8/)
+      expect((await post(t.app, REQUEST, { phone_number: PHONE, note: 'café ☕' })).status).toBe(202)
+      expect(t.sms.sent).toHaveLength(1)
+    })
+
     it('answers 413 invalid_request for a body over 16 KiB', async () => {
       const t = await testApp(conn)
       const res = await post(t.app, REQUEST, { phone_number: PHONE, padding: 'x'.repeat(20_000) })
