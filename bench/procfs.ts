@@ -73,6 +73,36 @@ export function treeCpuMs(rootPid: number): number | undefined {
   return total
 }
 
+/**
+ * CPU ms used so far by each of a process's threads, summed by thread name: "main thread" for the
+ * process's first thread (JavaScript runs there), the others by the name their runtime gave them
+ * (Node: V8Worker for the garbage collector's and compiler's helpers, libuv-worker for the thread
+ * pool that runs WebCrypto). A thread that has ended is no longer listed.
+ */
+export function threadCpuMs(pid: number): Map<string, number> | undefined {
+  let tids: string[]
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return undefined
+  }
+  const tick = 1000 / clockTicks()
+  const out = new Map<string, number>()
+  for (const tid of tids) {
+    let text: string
+    try {
+      text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+    } catch {
+      continue
+    }
+    const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'))
+    const name = Number(tid) === pid ? 'main thread' : comm.replace(/[\s\d#:-]+$/, '') || 'other'
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
+    out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) * tick)
+  }
+  return out
+}
+
 /** Resident set size now and its peak (VmRSS, VmHWM), in MB. */
 export function memoryMb(pid: number): { rss: number; peak: number } | undefined {
   let text: string

@@ -13,7 +13,7 @@ import { validNumbers } from './numbers.ts'
 import { parseOptions, USAGE, type Options } from './options.ts'
 import { measureTokenChecks, type TokenChecks } from './token-checks.ts'
 import { createDatabase, dropDatabase, startBenchPg, statementsOf, transactionsOf, waitForNoBackends, type BenchPg } from './pg.ts'
-import { machineBusyCpuMs, memoryMb, processCpuMs, treeCpuMs } from './procfs.ts'
+import { machineBusyCpuMs, memoryMb, processCpuMs, threadCpuMs, treeCpuMs } from './procfs.ts'
 import { buildScaleTemplate, SCALE_ROWS } from './seed.ts'
 import { findRuntime, ROOT, startEnv, startServer, TARGETS, type Target } from './targets.ts'
 import { freePort, median, percentile, sleep, sortedCopy } from './util.ts'
@@ -55,6 +55,7 @@ function baseEnv(): Record<string, string> {
 interface Snapshot {
   at: number
   serverCpuMs: number | undefined
+  serverThreadsCpuMs: Map<string, number> | undefined
   pgCpuMs: number | undefined
   statements: number | undefined
   driverCpuMs: number
@@ -83,6 +84,8 @@ interface RoundResult {
   errorsInWindow: Record<string, number>
   peakRssMb: number | undefined
   serverCpuMsPerFlow: number | undefined
+  /** The server's CPU per flow by thread (procfs.ts threadCpuMs), "ended threads" for the rest. */
+  serverThreadsMsPerFlow: Record<string, number> | undefined
   postgresCpuMsPerFlow: number | undefined
   driverCpuMsPerFlow: number
   transactionsPerFlow: number | undefined
@@ -153,6 +156,7 @@ class Bench {
     return {
       at: performance.now(),
       serverCpuMs: processCpuMs(pid),
+      serverThreadsCpuMs: threadCpuMs(pid),
       pgCpuMs: database && this.pg ? treeCpuMs(this.pg.postmasterPid()) : undefined,
       statements,
       driverCpuMs: (cpu.user + cpu.system) / 1000,
@@ -264,6 +268,7 @@ class Bench {
           errorsInWindow: w.errors,
           peakRssMb: mem?.peak,
           serverCpuMsPerFlow: perFlow(a.serverCpuMs, b.serverCpuMs),
+          serverThreadsMsPerFlow: byThread(a, b, w.flows),
           postgresCpuMsPerFlow: perFlow(a.pgCpuMs, b.pgCpuMs),
           driverCpuMsPerFlow: perFlow(a.driverCpuMs, b.driverCpuMs)!,
           transactionsPerFlow: undefined,
@@ -300,6 +305,7 @@ class Bench {
       verify: roundLatency(line.verify),
       peakRssMb: round2(line.peakRssMb),
       serverCpuMsPerFlow: round2(line.serverCpuMsPerFlow),
+      serverThreadsMsPerFlow: line.serverThreadsMsPerFlow && Object.fromEntries(Object.entries(line.serverThreadsMsPerFlow).map(([k, v]) => [k, round2(v)])),
       postgresCpuMsPerFlow: round2(line.postgresCpuMsPerFlow),
       driverCpuMsPerFlow: round2(line.driverCpuMsPerFlow),
       transactionsPerFlow: round2(line.transactionsPerFlow),
@@ -314,6 +320,16 @@ class Bench {
         (errs.length ? `, errors: ${errs.map(([k, n]) => `${k} ×${n}`).join(', ')}` : ''),
     )
   }
+}
+
+/** The server's CPU in the window per flow, by thread name, largest first; what ended threads used as "ended threads". */
+function byThread(a: Snapshot, b: Snapshot, flows: number): Record<string, number> | undefined {
+  if (!a.serverThreadsCpuMs || !b.serverThreadsCpuMs || a.serverCpuMs === undefined || b.serverCpuMs === undefined || flows === 0) return undefined
+  const out: [string, number][] = []
+  for (const [name, ms] of b.serverThreadsCpuMs) out.push([name, (ms - (a.serverThreadsCpuMs.get(name) ?? 0)) / flows])
+  const ended = (b.serverCpuMs - a.serverCpuMs) / flows - out.reduce((sum, [, v]) => sum + v, 0)
+  if (ended > 0.005) out.push(['ended threads', ended])
+  return Object.fromEntries(out.filter(([, v]) => v >= 0.005).sort((x, y) => y[1] - x[1]))
 }
 
 /** Busy CPU of the machine not spent by the server, PostgreSQL or the driver, over all CPUs' time. */
@@ -337,6 +353,8 @@ interface Summary {
   errors: Record<string, number>
   peakRssMb: number | undefined
   serverCpuMsPerFlow: number | undefined
+  /** Median over the rounds of each thread's CPU per flow. */
+  serverThreadsMsPerFlow: Record<string, number> | undefined
   postgresCpuMsPerFlow: number | undefined
   transactionsPerFlow: number | undefined
   statementsPerFlow: number | undefined
@@ -383,6 +401,7 @@ function summarize(results: RoundResult[], targets: Target[]): Summary[] {
       errors,
       peakRssMb: rs.some((r) => r.peakRssMb !== undefined) ? Math.max(...rs.map((r) => r.peakRssMb ?? 0)) : undefined,
       serverCpuMsPerFlow: med(rs.map((r) => r.serverCpuMsPerFlow)),
+      serverThreadsMsPerFlow: threadMedians(rs, med),
       postgresCpuMsPerFlow: med(rs.map((r) => r.postgresCpuMsPerFlow)),
       transactionsPerFlow: med(rs.map((r) => r.transactionsPerFlow)),
       statementsPerFlow: med(rs.map((r) => r.statementsPerFlow)),
@@ -393,6 +412,21 @@ function summarize(results: RoundResult[], targets: Target[]): Summary[] {
   const floor = out.find((s) => s.target === 'floor')
   if (floor) for (const s of out) s.ratioToFloor = pairedRatio(results, s.target, 'floor')
   return out
+}
+
+function threadMedians(rs: RoundResult[], med: (xs: (number | undefined)[]) => number | undefined): Record<string, number> | undefined {
+  const names = [...new Set(rs.flatMap((r) => Object.keys(r.serverThreadsMsPerFlow ?? {})))]
+  if (names.length === 0) return undefined
+  const out = names.map((n) => [n, med(rs.map((r) => r.serverThreadsMsPerFlow?.[n] ?? 0)) ?? 0] as const)
+  return Object.fromEntries(out.sort((x, y) => y[1] - x[1]))
+}
+
+/** Where each server's CPU went, by thread: the line under the table. */
+function threadLines(summaries: Summary[]): string[] {
+  const lines = summaries
+    .filter((s) => s.serverThreadsMsPerFlow)
+    .map((s) => `  - ${s.target}: ${Object.entries(s.serverThreadsMsPerFlow!).map(([n, v]) => `${n} ${v.toFixed(2)}`).join(', ')}`)
+  return lines.length ? ['Server CPU ms per flow by thread (median of the rounds):', ...lines, ''] : []
 }
 
 function tokenSummary(rs: RoundResult[]): Summary['tokenChecks'] {
@@ -626,7 +660,7 @@ async function main(): Promise<number> {
   ]
   // The smoke run checks errors only: no verdict on speed from a few seconds at C = 4.
   const checks = o.smoke ? [] : verdicts(summaries, bench.results, o)
-  process.stdout.write(`${[...header, table(summaries), '', ...checks, ''].join('\n')}\n`)
+  process.stdout.write(`${[...header, table(summaries), '', ...threadLines(summaries), ...checks, ''].join('\n')}\n`)
   if (bench.failures.length) process.stdout.write(`\nFailures:\n${bench.failures.map((x) => `- ${x}`).join('\n')}\n`)
   log(`results: ${outFile}`)
 
