@@ -1,4 +1,5 @@
 import PNF from 'google-libphonenumber'
+import { sql } from 'kysely'
 import { http, HttpResponse, delay } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -376,6 +377,27 @@ describe('caps of 10,000 or more, counted over several rows', () => {
     expect(answers.filter((r) => r.status === 429)).toHaveLength(20)
     expect(t.sms.sent).toHaveLength(20)
     expect(await total('send:all:3600')).toBe(10000)
+  })
+
+  it('finds each share by its key, not by reading the whole table, once the table was analyzed small', async () => {
+    await seed('send:all:3600', 30)
+    const scans = await conn.db.transaction().execute(async (trx) => {
+      // This connection's scans of the table not yet reported (they may include earlier work).
+      const read = async () => {
+        const { rows } = await sql<{ seq: string; idx: string }>`
+          select seq_scan as seq, idx_scan as idx from pg_stat_xact_user_tables where relname = 'rate_counter_shards'`.execute(trx)
+        return { seq: Number(rows[0]!.seq), idx: Number(rows[0]!.idx) }
+      }
+      // Statistics of a quiet hour: a page or two, where a sequential scan looks cheaper on paper.
+      await sql`analyze rate_counter_shards`.execute(trx)
+      const before = await read()
+      for (let i = 0; i < 20; i++) await sql`select nomisafe_hit('send:all:3600', ${windowStart}, 1000000)`.execute(trx)
+      const after = await read()
+      return { seq: after.seq - before.seq, idx: after.idx - before.idx }
+    })
+    expect(await total('send:all:3600')).toBe(50)
+    expect(scans.seq).toBe(0)
+    expect(scans.idx).toBeGreaterThanOrEqual(20)
   })
 
   it('prunes their old rows with the other counters', async () => {
