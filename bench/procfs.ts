@@ -15,17 +15,20 @@ function clockTicks(): number {
 }
 
 interface Stat {
+  /** The command name (a thread's own name for a thread's stat) */
+  comm: string
   ppid: number
-  /** user + system CPU of the process itself, ms */
+  /** user + system CPU of the process (or the thread) itself, ms */
   cpuMs: number
   /** user + system CPU of its children that have exited and were waited for, ms */
   childrenCpuMs: number
 }
 
-function readStat(pid: number): Stat | undefined {
+/** `/proc/<pid>/stat`, or with `tid` that thread's `/proc/<pid>/task/<tid>/stat`. */
+function readStat(pid: number, tid?: string): Stat | undefined {
   let text: string
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    text = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8')
   } catch {
     return undefined
   }
@@ -34,6 +37,7 @@ function readStat(pid: number): Stat | undefined {
   // f[0] is field 3 (state); utime = field 14, stime 15, cutime 16, cstime 17, ppid = field 4.
   const tick = 1000 / clockTicks()
   return {
+    comm: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')),
     ppid: Number(f[1]),
     cpuMs: (Number(f[11]) + Number(f[12])) * tick,
     childrenCpuMs: (Number(f[13]) + Number(f[14])) * tick,
@@ -86,19 +90,12 @@ export function threadCpuMs(pid: number): Map<string, number> | undefined {
   } catch {
     return undefined
   }
-  const tick = 1000 / clockTicks()
   const out = new Map<string, number>()
   for (const tid of tids) {
-    let text: string
-    try {
-      text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-    } catch {
-      continue
-    }
-    const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'))
-    const name = Number(tid) === pid ? 'main thread' : comm.replace(/[\s\d#:-]+$/, '') || 'other'
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
-    out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) * tick)
+    const stat = readStat(pid, tid)
+    if (!stat) continue
+    const name = Number(tid) === pid ? 'main thread' : stat.comm.replace(/[\s\d#:-]+$/, '') || 'other'
+    out.set(name, (out.get(name) ?? 0) + stat.cpuMs)
   }
   return out
 }

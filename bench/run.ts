@@ -401,7 +401,7 @@ function summarize(results: RoundResult[], targets: Target[]): Summary[] {
       errors,
       peakRssMb: rs.some((r) => r.peakRssMb !== undefined) ? Math.max(...rs.map((r) => r.peakRssMb ?? 0)) : undefined,
       serverCpuMsPerFlow: med(rs.map((r) => r.serverCpuMsPerFlow)),
-      serverThreadsMsPerFlow: threadMedians(rs, med),
+      serverThreadsMsPerFlow: threadMedians(rs),
       postgresCpuMsPerFlow: med(rs.map((r) => r.postgresCpuMsPerFlow)),
       transactionsPerFlow: med(rs.map((r) => r.transactionsPerFlow)),
       statementsPerFlow: med(rs.map((r) => r.statementsPerFlow)),
@@ -414,10 +414,11 @@ function summarize(results: RoundResult[], targets: Target[]): Summary[] {
   return out
 }
 
-function threadMedians(rs: RoundResult[], med: (xs: (number | undefined)[]) => number | undefined): Record<string, number> | undefined {
+/** Each thread's median over the rounds (0 in a round where it did not show), largest first. */
+function threadMedians(rs: RoundResult[]): Record<string, number> | undefined {
   const names = [...new Set(rs.flatMap((r) => Object.keys(r.serverThreadsMsPerFlow ?? {})))]
   if (names.length === 0) return undefined
-  const out = names.map((n) => [n, med(rs.map((r) => r.serverThreadsMsPerFlow?.[n] ?? 0)) ?? 0] as const)
+  const out = names.map((n) => [n, median(rs.map((r) => r.serverThreadsMsPerFlow?.[n] ?? 0))] as const)
   return Object.fromEntries(out.sort((x, y) => y[1] - x[1]))
 }
 

@@ -32,11 +32,12 @@ export async function deriveSecrets(serverSecret: string): Promise<Secrets> {
 }
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+/** The character for the six bits of `n` that start `shift` bits from the right. */
+const char = (n: number, shift: number) => BASE64URL[(n >> shift) & 63]!
 
 /** Unpadded base64url (RFC 4648 §5), three bytes to four characters; on every hash of a sign-in. */
 export function base64url(bytes: ArrayBuffer | Uint8Array): string {
   const v = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)
-  const char = (n: number, shift: number) => BASE64URL[(n >> shift) & 63]!
   let s = ''
   let i = 0
   for (; i + 2 < v.length; i += 3) {
