@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
-import type { Deps } from './deps.ts'
+import { type Deps, globalFetch } from './deps.ts'
 import { createKeyStore } from './auth/key-store.ts'
 import { deriveSecrets, randomSecret } from './auth/secrets.ts'
 import type { Logger } from './log.ts'
@@ -18,6 +18,8 @@ export interface Platform {
   printLine: (line: string) => void
   /** The remote address of a request's socket; runtimes that cannot tell leave it out. */
   clientAddress?: (c: Context) => string | undefined
+  /** Outbound HTTP, where the runtime has a leaner client than its global `fetch` (Node). */
+  fetch?: typeof fetch
 }
 
 export interface Built {
@@ -51,10 +53,11 @@ export async function buildDeps(config: Config, platform: Platform, log: Logger,
       providedKey: config.jwt.privateKey,
     })
     let accepting = true
+    const outbound = platform.fetch ?? globalFetch
     const deps: Deps = {
       config,
       db: conn.db,
-      sms: createSmsProvider(config.sms, log, platform.printLine, clock),
+      sms: createSmsProvider(config.sms, log, platform.printLine, clock, outbound),
       log,
       metrics: createMetrics(),
       clock,
@@ -62,6 +65,7 @@ export async function buildDeps(config: Config, platform: Platform, log: Logger,
       secrets,
       accepting: () => accepting,
       clientAddress: platform.clientAddress ?? (() => undefined),
+      fetch: outbound,
     }
     const testNumbers = config.otp.testNumbers.size
     if (testNumbers > 0) {

@@ -108,7 +108,7 @@ async function serve(rt: Runtime, config: Config, log: Logger): Promise<number> 
         db: built.deps.db,
         log,
         clock: systemClock,
-        fetch: (url, init) => fetch(url, init),
+        fetch: built.deps.fetch,
         url: config.events.webhookUrl,
         secret: config.events.webhookSecret,
         metrics: built.deps.metrics,

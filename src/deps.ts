@@ -8,6 +8,9 @@ import type { Metrics } from './metrics.ts'
 import type { SmsProvider } from './sms/provider.ts'
 import type { Db } from './store/connect.ts'
 
+/** `fetch` as the global is when called (test servers such as msw replace it after modules load). */
+export const globalFetch: typeof fetch = (input, init) => fetch(input, init)
+
 /** Everything the core uses, handed in: the app itself reaches for nothing global. */
 export interface Deps {
   config: Config
@@ -22,4 +25,6 @@ export interface Deps {
   accepting: () => boolean
   /** The socket's remote address, from the runtime adapter (undefined when unknown). */
   clientAddress: (c: Context) => string | undefined
+  /** Outbound HTTP (SMS providers, captcha checks): the runtime's `fetch`, or a leaner one it hands in. */
+  fetch: typeof fetch
 }

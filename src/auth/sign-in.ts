@@ -56,7 +56,7 @@ export async function requestCode(deps: Deps, req: { phone: string; captchaToken
   if (config.captcha) {
     // The address is counted before the human check, so a flood from one address never reaches the provider.
     await countAddress(deps, caller, 'rate_limited', ipHits)
-    await verifyCaptcha(config.captcha, req.captchaToken, caller.ip, log)
+    await verifyCaptcha(config.captcha, req.captchaToken, caller.ip, log, deps.fetch)
   }
 
   // A test number (TEST_PHONE_NUMBERS) gets its fixed code and no SMS; limits and checks stay the same.

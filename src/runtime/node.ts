@@ -4,6 +4,7 @@ import { getConnInfo } from '@hono/node-server/conninfo'
 import { mkdirSync } from 'node:fs'
 import { main } from '../cli.ts'
 import { lineBatcher } from '../log.ts'
+import { nodeFetch } from './node-fetch.ts'
 
 // Log lines leave in batches, one write per turn of the event loop; the last ones on exit.
 const out = lineBatcher((text) => process.stdout.write(text), setImmediate)
@@ -20,6 +21,8 @@ const code = await main({
   },
   printLine: (line) => process.stdout.write(`${line}\n`),
   clientAddress: (c) => getConnInfo(c).remote.address,
+  // Node's fetch honours HTTP(S)_PROXY only when told to; then the service's calls stay on it.
+  fetch: process.env.NODE_USE_ENV_PROXY === '1' || process.execArgv.includes('--use-env-proxy') ? undefined : nodeFetch,
   stdout: out.line,
   stderr: (line) => process.stderr.write(`${line}\n`),
   serve: (fetch, port, hostname) =>

@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from '../clock.ts'
 import type { SmsConfig, SmsProviderConfig } from '../config.ts'
+import { globalFetch } from '../deps.ts'
 import type { Logger } from '../log.ts'
 import { createConsoleProvider } from './console.ts'
 import { createFailoverProvider } from './failover.ts'
@@ -18,21 +19,28 @@ export { createWebhookProvider } from './webhook.ts'
 
 /**
  * The provider SMS_PROVIDER names; with several (`twilio,textbelt`), one that fails over in that
- * order. `write` receives the console provider's lines; the other providers log through `log`.
+ * order. `write` receives the console provider's lines; the other providers log through `log` and
+ * call out through `http`.
  */
-export function createSmsProvider(sms: SmsConfig, log: Logger, write: (line: string) => void, clock: Clock = systemClock): SmsProvider {
-  const providers = sms.providers.map((p) => createOne(p, log, write, clock))
+export function createSmsProvider(
+  sms: SmsConfig,
+  log: Logger,
+  write: (line: string) => void,
+  clock: Clock = systemClock,
+  http: typeof fetch = globalFetch,
+): SmsProvider {
+  const providers = sms.providers.map((p) => createOne(p, log, write, clock, http))
   return providers.length === 1 ? providers[0]! : createFailoverProvider(providers, log)
 }
 
-function createOne(p: SmsProviderConfig, log: Logger, write: (line: string) => void, clock: Clock): SmsProvider {
+function createOne(p: SmsProviderConfig, log: Logger, write: (line: string) => void, clock: Clock, http: typeof fetch): SmsProvider {
   switch (p.provider) {
     case 'twilio':
-      return createTwilioProvider(p.twilio, log)
+      return createTwilioProvider(p.twilio, log, http)
     case 'textbelt':
-      return createTextbeltProvider(p.textbelt, log)
+      return createTextbeltProvider(p.textbelt, log, http)
     case 'webhook':
-      return createWebhookProvider(p.webhook, log, clock)
+      return createWebhookProvider(p.webhook, log, clock, http)
     case 'console':
       return createConsoleProvider(write)
   }

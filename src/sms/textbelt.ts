@@ -1,4 +1,5 @@
 import type { TextbeltConfig } from '../config.ts'
+import { globalFetch } from '../deps.ts'
 import { type Logger, maskPhone } from '../log.ts'
 import { SmsError, type SmsProvider } from './provider.ts'
 import { redact, unreachable } from './reason.ts'
@@ -20,7 +21,7 @@ function parseAnswer(text: string): TextbeltAnswer {
   }
 }
 
-export function createTextbeltProvider(cfg: TextbeltConfig, log: Logger): SmsProvider {
+export function createTextbeltProvider(cfg: TextbeltConfig, log: Logger, http: typeof fetch = globalFetch): SmsProvider {
   // A relative path keeps any prefix on the URL of a self-hosted Textbelt.
   const url = new URL('text', cfg.url.endsWith('/') ? cfg.url : `${cfg.url}/`)
 
@@ -30,10 +31,12 @@ export function createTextbeltProvider(cfg: TextbeltConfig, log: Logger): SmsPro
       let res: Response
       let answer: TextbeltAnswer
       try {
-        res = await fetch(url, {
+        res = await http(url, {
           method: 'POST',
           headers: { 'content-type': 'application/json', accept: 'application/json' },
           body: JSON.stringify({ phone: to, message: body, key: cfg.key }),
+          // A redirect means a wrong TEXTBELT_URL: following it would send the code and key elsewhere.
+          redirect: 'manual',
           signal: AbortSignal.timeout(cfg.timeoutMs),
         })
         answer = parseAnswer(await res.text())

@@ -1,4 +1,5 @@
 import type { TwilioConfig, TwilioSender } from '../config.ts'
+import { globalFetch } from '../deps.ts'
 import { type Logger, maskPhone } from '../log.ts'
 import { SmsError, type SmsFailure, type SmsProvider } from './provider.ts'
 import { neverConnected, redact, unreachable } from './reason.ts'
@@ -63,7 +64,7 @@ function pause(ms: number, budget: AbortSignal): Promise<boolean> {
 
 type Attempt = { id: string } | { error: SmsError; retryAfterMs: number | undefined }
 
-export function createTwilioProvider(cfg: TwilioConfig, log: Logger): SmsProvider {
+export function createTwilioProvider(cfg: TwilioConfig, log: Logger, http: typeof fetch = globalFetch): SmsProvider {
   // A relative path keeps any prefix on apiUrl (a proxy or regional edge); a leading "/" would drop it.
   const base = cfg.apiUrl.endsWith('/') ? cfg.apiUrl : `${cfg.apiUrl}/`
   const url = new URL(`2010-04-01/Accounts/${encodeURIComponent(cfg.accountSid)}/Messages.json`, base)
@@ -74,10 +75,12 @@ export function createTwilioProvider(cfg: TwilioConfig, log: Logger): SmsProvide
     let res: Response
     let answer: TwilioAnswer
     try {
-      res = await fetch(url, {
+      res = await http(url, {
         method: 'POST',
         headers: { authorization, accept: 'application/json' },
         body: form,
+        // A redirect means a wrong TWILIO_API_URL: following it would send the code elsewhere.
+        redirect: 'manual',
         signal: budget,
       })
       answer = parseAnswer(await res.text())

@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from '../clock.ts'
+import { globalFetch } from '../deps.ts'
 import type { SmsWebhookConfig } from '../config.ts'
 import { signWebhook, webhookSigningKey } from '../events/signature.ts'
 import { type Logger, maskPhone } from '../log.ts'
@@ -11,7 +12,7 @@ import { redact, unreachable } from './reason.ts'
  * webhook-signature) with SMS_WEBHOOK_SECRET, so the gateway can check it came from us.
  * 2xx: sent. 429, 5xx, timeouts, network errors: unavailable. Anything else: rejected.
  */
-export function createWebhookProvider(cfg: SmsWebhookConfig, log: Logger, clock: Clock = systemClock): SmsProvider {
+export function createWebhookProvider(cfg: SmsWebhookConfig, log: Logger, clock: Clock = systemClock, http: typeof fetch = globalFetch): SmsProvider {
   const url = new URL(cfg.url)
   // A gateway token in the URL (…?token=…, user:pass@) is a secret too: keep it out of reasons.
   const secrets = [cfg.secret, cfg.secret.slice('whsec_'.length), url.password, ...[...url.searchParams.values()].filter((q) => q.length >= 8)]
@@ -31,7 +32,7 @@ export function createWebhookProvider(cfg: SmsWebhookConfig, log: Logger, clock:
       let res: Response
       let text: string
       try {
-        res = await fetch(url, {
+        res = await http(url, {
           method: 'POST',
           headers: {
             'content-type': 'application/json',

@@ -1,3 +1,4 @@
+import { http } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { TextbeltConfig } from '../../src/config.ts'
@@ -46,6 +47,20 @@ function expectNoSecrets(err: SmsError, lines: string[]) {
 }
 
 describe('textbelt provider', () => {
+  it('does not follow a redirect: the code and the key go nowhere else', async () => {
+    const elsewhere: Request[] = []
+    server.use(
+      http.post('https://textbelt.com/text', () => new Response(null, { status: 308, headers: { location: 'https://elsewhere.example.test/text' } })),
+      http.all('https://elsewhere.example.test/*', ({ request }) => {
+        elsewhere.push(request)
+        return Response.json({ success: true, textId: '1' })
+      }),
+    )
+    const sms = createTextbeltProvider(config(), createLogger('error', () => {}))
+    await failure(sms.send(TO, BODY, US))
+    expect(elsewhere).toEqual([])
+  })
+
   it('sends the SMS as JSON to /text and returns the textId', async () => {
     const { fake, sms } = setup()
     const { id } = await sms.send(TO, BODY, US)

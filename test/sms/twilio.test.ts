@@ -54,6 +54,21 @@ function expectNoSecrets(err: SmsError, lines: string[]) {
 }
 
 describe('twilio provider', () => {
+  it('does not follow a redirect: the code and the credentials go nowhere else', async () => {
+    const elsewhere: Request[] = []
+    server.use(
+      http.post('https://api.twilio.com/*', () => new Response(null, { status: 307, headers: { location: 'https://elsewhere.example.test/steal' } })),
+      http.all('https://elsewhere.example.test/*', ({ request }) => {
+        elsewhere.push(request)
+        return Response.json({ sid: 'SM0' })
+      }),
+    )
+    const sms = createTwilioProvider(config(), createLogger('error', () => {}))
+    const err = await failure(sms.send(TO, BODY, US))
+    expect(err.reason).toBe('twilio 307: no Twilio error body')
+    expect(elsewhere).toEqual([])
+  })
+
   it('sends the SMS form-encoded to the account Messages endpoint and returns the message sid', async () => {
     const { fake, sms } = setup()
     const { id } = await sms.send(TO, BODY, US)

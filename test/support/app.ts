@@ -3,7 +3,7 @@ import { createApp, type App } from '../../src/app.ts'
 import { createKeyStore } from '../../src/auth/key-store.ts'
 import { deriveSecrets } from '../../src/auth/secrets.ts'
 import { loadConfig, type Config, type Env } from '../../src/config.ts'
-import type { Deps } from '../../src/deps.ts'
+import { type Deps, globalFetch } from '../../src/deps.ts'
 import type { Logger } from '../../src/log.ts'
 import { createMetrics } from '../../src/metrics.ts'
 import type { SmsProvider } from '../../src/sms/provider.ts'
@@ -54,7 +54,7 @@ export async function testApp<S extends SmsProvider = RecordingSms>(
   })
   // In-process requests have no socket: tests name the caller's address in a header of their own.
   const clientAddress = (c: Context) => c.req.header('x-test-client-ip') ?? '192.0.2.1'
-  const deps: Deps = { config, db: conn.db, sms, log, metrics: createMetrics(), clock, keys, secrets, accepting: () => true, clientAddress }
+  const deps: Deps = { config, db: conn.db, sms, log, metrics: createMetrics(), clock, keys, secrets, accepting: () => true, clientAddress, fetch: globalFetch }
   return { app: createApp(deps), deps, clock, sms, log, config }
 }
 
