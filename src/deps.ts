@@ -25,6 +25,6 @@ export interface Deps {
   accepting: () => boolean
   /** The socket's remote address, from the runtime adapter (undefined when unknown). */
   clientAddress: (c: Context) => string | undefined
-  /** Outbound HTTP (SMS providers, captcha checks): the runtime's `fetch`, or a leaner one it hands in. */
+  /** Outbound HTTP (SMS providers, captcha checks, event webhooks): the global `fetch`, or a leaner one the runtime hands in. */
   fetch: typeof fetch
 }
