@@ -2,7 +2,14 @@
 // Node's fetch for the calls the service makes: the same request on the wire, the same answer,
 // the same errors (the providers tell a timeout, a refused connection and a reset apart by them).
 // Each case runs against a real HTTP server on loopback, through both.
+import { execFile, execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../src/log.ts'
@@ -194,5 +201,61 @@ describe('the Twilio provider (SMS_PROVIDER=twilio) on nodeFetch', () => {
     const { id } = await sms.send('+12015550123', 'Your code is 424242', { country: 'US' })
     expect(id).toMatch(/^SM[0-9a-f]{32}$/)
     expect(twilio.messages).toEqual([expect.objectContaining({ sid: id, to: '+12015550123', body: 'Your code is 424242' })])
+  })
+})
+
+describe('nodeFetch over HTTPS', () => {
+  // A throwaway self-signed certificate (openssl, made here and deleted after) for a loopback
+  // server. Trust comes from NODE_EXTRA_CA_CERTS, which Node reads at start, so each side runs in
+  // a child process.
+  it('checks the server’s certificate as Node’s fetch does: refused without its CA, answered with it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nomisafe-tls-'))
+    const [key, cert, probe] = ['key.pem', 'cert.pem', 'probe.mjs'].map((f) => join(dir, f)) as [string, string, string]
+    const tls = createHttpsServer({}, (req, res) => {
+      let body = ''
+      req.setEncoding('utf8')
+      req.on('data', (chunk: string) => (body += chunk))
+      req.on('end', () => res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ body })))
+    })
+    try {
+      execFileSync('openssl', [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+        '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ], { stdio: 'ignore' })
+      tls.setSecureContext({ key: readFileSync(key), cert: readFileSync(cert) })
+      await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve))
+      const url = `https://localhost:${(tls.address() as AddressInfo).port}/x`
+      const modules = ['../../src/runtime/node-fetch.ts', '../../src/sms/reason.ts'].map((m) => pathToFileURL(new URL(m, import.meta.url).pathname).href)
+      writeFileSync(probe, `
+        import { nodeFetch } from ${JSON.stringify(modules[0])}
+        import { neverConnected } from ${JSON.stringify(modules[1])}
+        const out = {}
+        for (const [name, f] of [['fetch', fetch], ['nodeFetch', nodeFetch]]) {
+          try {
+            const res = await f(${JSON.stringify(url)}, { method: 'POST', body: new URLSearchParams({ code: '424242' }), redirect: 'manual', signal: AbortSignal.timeout(5000) })
+            out[name] = { status: res.status, text: await res.text() }
+          } catch (err) {
+            out[name] = { error: err.message, cause: err.cause?.code, neverConnected: neverConnected(err) }
+          }
+        }
+        console.log(JSON.stringify(out))
+        process.exit(0)
+      `)
+      const run = async (env: Record<string, string>) => {
+        const { stdout } = await promisify(execFile)(process.execPath, [probe], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20_000 })
+        return JSON.parse(stdout) as Record<'fetch' | 'nodeFetch', unknown>
+      }
+
+      const untrusted = await run({})
+      expect(untrusted.nodeFetch).toEqual(untrusted.fetch)
+      expect(untrusted.nodeFetch).toEqual({ error: 'fetch failed', cause: 'DEPTH_ZERO_SELF_SIGNED_CERT', neverConnected: false })
+
+      const trusted = await run({ NODE_EXTRA_CA_CERTS: cert })
+      expect(trusted.nodeFetch).toEqual(trusted.fetch)
+      expect(trusted.nodeFetch).toEqual({ status: 201, text: '{"body":"code=424242"}' })
+    } finally {
+      tls.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
