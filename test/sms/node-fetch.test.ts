@@ -8,7 +8,6 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createServer as createHttpsServer } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -225,7 +224,7 @@ describe('nodeFetch over HTTPS', () => {
       tls.setSecureContext({ key: readFileSync(key), cert: readFileSync(cert) })
       await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve))
       const url = `https://localhost:${(tls.address() as AddressInfo).port}/x`
-      const modules = ['../../src/runtime/node-fetch.ts', '../../src/sms/reason.ts'].map((m) => pathToFileURL(new URL(m, import.meta.url).pathname).href)
+      const modules = ['../../src/runtime/node-fetch.ts', '../../src/sms/reason.ts'].map((m) => new URL(m, import.meta.url).href)
       writeFileSync(probe, `
         import { nodeFetch } from ${JSON.stringify(modules[0])}
         import { neverConnected } from ${JSON.stringify(modules[1])}
