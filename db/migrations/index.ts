@@ -8,6 +8,7 @@ import * as m0006 from './0006_flow_functions.ts'
 import * as m0007 from './0007_spread_counters.ts'
 import * as m0008 from './0008_counter_leases.ts'
 import * as m0009 from './0009_shard_index_plans.ts'
+import * as m0010 from './0010_fewer_statements.ts'
 
 /** Listed by hand, not read from a folder, so a bundled binary carries every migration. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '0007_spread_counters': m0007,
   '0008_counter_leases': m0008,
   '0009_shard_index_plans': m0009,
+  '0010_fewer_statements': m0010,
 }

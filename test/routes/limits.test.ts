@@ -56,6 +56,19 @@ describe('per-number caps', () => {
     expect((await request(t, phone)).status).toBe(202)
   })
 
+  it('leaves the code already sent working when a request is refused at a cap, and writes nothing for it', async () => {
+    const t = await testApp(conn, { clock: fakeClock(START), env: { ...open, LIMIT_SENDS_PER_NUMBER_HOUR: '2' } })
+    const [phone] = numbers(1) as [string]
+    expect((await request(t, phone)).status).toBe(202)
+    expect((await request(t, phone)).status).toBe(202)
+    const sent = t.sms.codeFor(phone)
+    expect429(await request(t, phone), 'rate_limited', 3600)
+    expect(t.sms.sent).toHaveLength(2)
+    const audit = await conn.db.selectFrom('audit_events').select('type').orderBy('id').execute()
+    expect(audit.map((r) => r.type)).toEqual(['code_sent', 'code_sent', 'limit_hit'])
+    expect((await verify(t, phone, sent)).status).toBe(200)
+  })
+
   it('caps codes sent to one number per day', async () => {
     const t = await testApp(conn, {
       clock: fakeClock('2026-03-02T22:00:00Z'),
@@ -88,6 +101,17 @@ describe('per-number caps', () => {
     // Even the right code is refused until the hour is over.
     const blocked = await verify(t, phone, t.sms.codeFor(phone))
     expect429(blocked, 'too_many_attempts', 3600)
+    t.clock.advance(3600_000)
+    await request(t, phone)
+    expect((await verify(t, phone, t.sms.codeFor(phone))).status).toBe(200)
+  })
+
+  it('refuses the right code once the failure cap is spent, while the code still has guesses left', async () => {
+    const t = await testApp(conn, { clock: fakeClock(START), env: { ...open, LIMIT_FAILED_VERIFIES_PER_NUMBER_HOUR: '2' } })
+    const [phone] = numbers(1) as [string]
+    await request(t, phone)
+    for (let g = 0; g < 2; g++) expect((await verify(t, phone, wrong(t.sms.codeFor(phone)))).status).toBe(400)
+    expect429(await verify(t, phone, t.sms.codeFor(phone)), 'too_many_attempts', 3600)
     t.clock.advance(3600_000)
     await request(t, phone)
     expect((await verify(t, phone, t.sms.codeFor(phone))).status).toBe(200)
