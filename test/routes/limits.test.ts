@@ -424,6 +424,37 @@ describe('caps of 10,000 or more, counted over several rows', () => {
     expect(scans.idx).toBeGreaterThanOrEqual(20)
   })
 
+  it('finds each share by its key in both sign-in steps too, once the table was analyzed small', async () => {
+    for (const key of ['ip:req', 'ip:ver', 'send:all:3600']) await seed(key, 30)
+    const ts = (ms: number) => new Date(windowStart.getTime() + ms)
+    const { scans, outcomes } = await conn.db.transaction().execute(async (trx) => {
+      const read = async () => {
+        const { rows } = await sql<{ seq: string; idx: string }>`
+          select seq_scan as seq, idx_scan as idx from pg_stat_xact_user_tables where relname = 'rate_counter_shards'`.execute(trx)
+        return { seq: Number(rows[0]!.seq), idx: Number(rows[0]!.idx) }
+      }
+      await sql`analyze rate_counter_shards`.execute(trx)
+      const before = await read()
+      const outcomes: string[] = []
+      // Past the first call, each hit is within this connection's share: the steps' own updates.
+      for (const phone of numbers(20)) {
+        const issued = await sql<{ outcome: string }>`select * from nomisafe_request_code(${phone}, 'hash', ${ts(1000)}, ${ts(301_000)}, 60,
+          'ip:req', ${windowStart}, 1000000, array['send:all:3600'], array[${windowStart}]::timestamptz[], array[1000000],
+          '+1***', '192.0.2.1', null, '{}')`.execute(trx)
+        const signed = await sql<{ outcome: string }>`select * from nomisafe_sign_in(${phone}, 'hash', ${ts(2000)}, 5,
+          'ip:ver', ${windowStart}, 1000000, ${'fail:' + phone}, ${windowStart}, 10,
+          ${crypto.randomUUID()}, 'jti', ${ts(86_400_000)}, null, null, '+1***', '192.0.2.1', null)`.execute(trx)
+        outcomes.push(issued.rows[0]!.outcome, signed.rows[0]!.outcome)
+      }
+      const after = await read()
+      return { scans: { seq: after.seq - before.seq, idx: after.idx - before.idx }, outcomes }
+    })
+    expect(new Set(outcomes)).toEqual(new Set(['issued', 'signed_in']))
+    for (const key of ['ip:req', 'ip:ver', 'send:all:3600']) expect(await total(key)).toBe(50)
+    expect(scans.seq).toBe(0)
+    expect(scans.idx).toBeGreaterThanOrEqual(60)
+  })
+
   it('prunes their old rows with the other counters', async () => {
     await seed('send:all:3600', 5)
     expect((await pruneOld(conn.db, new Date(windowStart.getTime() + 3 * 86400_000), { auditRetentionDays: 90 })).counters).toBe(3)
