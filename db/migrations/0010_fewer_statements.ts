@@ -25,8 +25,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       v_shard smallint := pg_backend_pid() % 64;
       v_counted_here boolean := false;
       v_last timestamptz;
-      v_key text;
-      v_window timestamptz;
       v_exact integer := 0;
       v_counted text[];
       v_ok boolean;
@@ -100,9 +98,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
           from unnest(p_keys, p_windows) as t(k, w)
           where t.k = any(v_counted) and rc.key = t.k and rc.window_start = t.w;
         perform nomisafe_give_back(v_taken_keys, v_taken_windows);
-        select t.k, t.w into v_key, v_window from unnest(p_keys, p_windows, p_limits) as t(k, w, l)
+        select t.k, t.w into limit_key, limit_window from unnest(p_keys, p_windows, p_limits) as t(k, w, l)
           where not nomisafe_spread(t.l) and not (t.k = any(coalesce(v_counted, '{}'))) order by t.k limit 1;
-        outcome := 'limited'; limit_key := v_key; limit_window := v_window; return next;
+        outcome := 'limited'; return next;
         return;
       end if;
       outcome := 'issued'; return next;
@@ -121,18 +119,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ) returns table (outcome text, user_id bigint, created boolean, sent_at timestamptz, limit_key text, limit_window timestamptz)
     language plpgsql set enable_seqscan = off as $fn$
     declare
-      v_outcome text := 'signed_in';
       v_counted_here boolean := false;
-      v_limit_key text;
-      v_limit_window timestamptz;
       v_count integer;
       v_used timestamptz;
       v_attempts integer;
-      v_sent timestamptz;
-      v_user bigint;
       v_disabled timestamptz;
-      v_created boolean;
     begin
+      -- The answer is the output columns, returned once at the end.
+      outcome := 'signed_in';
       <<steps>>
       begin
         -- Every verify from an address counts, as in the code request.
@@ -143,7 +137,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         end if;
         if not v_counted_here then
           if nomisafe_hit(p_ip_key, p_ip_window, p_ip_limit) then
-            v_outcome := 'limited'; v_limit_key := p_ip_key; v_limit_window := p_ip_window;
+            outcome := 'limited'; limit_key := p_ip_key; limit_window := p_ip_window;
             exit steps;
           end if;
         end if;
@@ -156,31 +150,31 @@ export async function up(db: Kysely<unknown>): Promise<void> {
           where o.phone_number = p_phone and o.used_at is null and o.expires_at > p_now and o.attempts < p_max_attempts
             and (p_fail_limit <= 0 or not exists (
               select from rate_counters rc where rc.key = p_fail_key and rc.window_start = p_fail_window and rc.count >= p_fail_limit))
-          returning o.used_at, o.attempts, o.created_at into v_used, v_attempts, v_sent;
+          returning o.used_at, o.attempts, o.created_at into v_used, v_attempts, sent_at;
 
         if v_used is null then
           if p_fail_limit > 0 then
             select rc.count into v_count from rate_counters rc where rc.key = p_fail_key and rc.window_start = p_fail_window;
             if v_count >= p_fail_limit then
-              v_outcome := 'limited'; v_limit_key := p_fail_key; v_limit_window := p_fail_window; v_sent := null;
+              outcome := 'limited'; limit_key := p_fail_key; limit_window := p_fail_window; sent_at := null;
               exit steps;
             end if;
             insert into rate_counters as rc (key, window_start, count) values (p_fail_key, p_fail_window, 1)
               on conflict (key, window_start) do update set count = rc.count + 1;
           end if;
           if v_attempts is null then
-            select o.created_at into v_sent from otp_codes o
+            select o.created_at into sent_at from otp_codes o
               where o.phone_number = p_phone and o.used_at is null and o.expires_at > p_now and o.attempts >= p_max_attempts;
           elsif v_attempts < p_max_attempts then
-            v_sent := null;
+            sent_at := null;
           end if;
           insert into audit_events (at, type, phone_masked, ip, request_id, detail)
             values (p_now, 'verify_failed', p_phone_masked, p_ip, p_request_id,
-                    case when v_sent is null then '{}' else '{"reason":"attempts spent"}' end);
-          v_outcome := case when v_sent is null then 'wrong' else 'exhausted' end;
+                    case when sent_at is null then '{}' else '{"reason":"attempts spent"}' end);
+          outcome := case when sent_at is null then 'wrong' else 'exhausted' end;
           exit steps;
         end if;
-        v_sent := null;
+        sent_at := null;
 
         -- User, session, user.created event and audit row in one statement, as in 0007.
         with u as (
@@ -205,13 +199,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
                         else '{"reason":"account disabled"}' end
               from u
         )
-        select u.id, u.disabled_at, u.created into v_user, v_disabled, v_created from u;
+        select u.id, u.disabled_at, u.created into user_id, v_disabled, created from u;
         if v_disabled is not null then
-          v_outcome := 'disabled'; v_created := false;
+          outcome := 'disabled'; created := false;
         end if;
       end;
 
-      outcome := v_outcome; user_id := v_user; created := v_created; sent_at := v_sent; limit_key := v_limit_key; limit_window := v_limit_window;
       return next;
     end
     $fn$
