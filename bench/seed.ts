@@ -49,18 +49,22 @@ export async function buildScaleTemplate(pg: BenchPg, name: string, baseEnv: Rec
       insert into sessions (id, user_id, refresh_jti_hash, created_at, expires_at)
       select gen_random_uuid(), id, md5(id::text), last_login_at, last_login_at + interval '30 days' from users`)
     log(`  codes…`)
-    // Sent 20 minutes to 23 hours ago: all expired, most used, some with wrong guesses.
+    // Sent 20 minutes to 23 hours ago: all expired, most used, some with wrong guesses; each row
+    // with its number's send counts of the last day (migration 0011) and, for some, wrong guesses.
     await sql.unsafe(`
-      insert into otp_codes (phone_number, code_hash, created_at, expires_at, attempts, used_at)
-      select ${phone}, md5(g::text), t, t + interval '5 minutes', g % 3, case when g % 10 <> 0 then t + interval '40 seconds' end
+      insert into otp_codes (phone_number, code_hash, created_at, expires_at, attempts, used_at,
+                             sends_hour_start, sends_hour, sends_day_start, sends_day, fails_start, fails)
+      select ${phone}, md5(g::text), t, t + interval '5 minutes', g % 3, case when g % 10 <> 0 then t + interval '40 seconds' end,
+             date_trunc('hour', t), 1 + g % 3, date_trunc('day', t), 1 + g % 5,
+             case when g % 3 <> 0 then date_trunc('hour', t) end, g % 3
         from generate_series(1, ${rows}) g, lateral (select now() - make_interval(mins => 20 + g % 1360) as t) x`)
     log(`  counters…`)
-    // Per-number send counters of the last day: hour windows for half, day windows for the other half.
+    // Per-address request and verify counters of the last day's hours, one address each.
     await sql.unsafe(`
       insert into rate_counters (key, window_start, count)
-      select 'send:number:' || ${phone} || case when g % 2 = 0 then ':3600' else ':86400' end,
-             case when g % 2 = 0 then date_trunc('hour', now()) - make_interval(hours => 1 + g % 22)
-                  else date_trunc('day', now()) end,
+      select case when g % 2 = 0 then 'request:ip:' else 'verify:ip:' end
+               || '10.' || (g / 65536) % 256 || '.' || (g / 256) % 256 || '.' || g % 256 || ':3600',
+             date_trunc('hour', now()) - make_interval(hours => 1 + g % 22),
              1 + g % 3
         from generate_series(1, ${rows}) g`)
     log(`  vacuum analyze…`)

@@ -9,6 +9,7 @@ import * as m0007 from './0007_spread_counters.ts'
 import * as m0008 from './0008_counter_leases.ts'
 import * as m0009 from './0009_shard_index_plans.ts'
 import * as m0010 from './0010_fewer_statements.ts'
+import * as m0011 from './0011_number_row.ts'
 
 /** Listed by hand, not read from a folder, so a bundled binary carries every migration. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '0008_counter_leases': m0008,
   '0009_shard_index_plans': m0009,
   '0010_fewer_statements': m0010,
+  '0011_number_row': m0011,
 }

@@ -34,10 +34,14 @@ export const ipRequestHits = (l: Limits, ip: string, now: Date) => [hit('request
 /** Every verify from one client address counts. */
 export const ipVerifyHits = (l: Limits, ip: string, now: Date) => [hit('verifies_per_ip_hour', `verify:ip:${ip}`, now, HOUR, l.verifiesPerIpHour)]
 
-/** What an SMS costs: counted only when a code is really sent. */
-export const sendHits = (l: Limits, phone: string, country: string, now: Date) => [
-  hit('sends_per_number_hour', `send:number:${phone}`, now, HOUR, l.sendsPerNumberHour),
-  hit('sends_per_number_day', `send:number:${phone}`, now, DAY, l.sendsPerNumberDay),
+/** What an SMS costs the number: counted on its own row (its code's), only when a code is really sent. */
+export const numberSendHits = (l: Limits, phone: string, now: Date) => ({
+  hour: hit('sends_per_number_hour', `send:number:${phone}`, now, HOUR, l.sendsPerNumberHour),
+  day: hit('sends_per_number_day', `send:number:${phone}`, now, DAY, l.sendsPerNumberDay),
+})
+
+/** What an SMS costs everyone: the caps numbers share, counted only when a code is really sent. */
+export const sharedSendHits = (l: Limits, country: string, now: Date) => [
   hit('sends_per_country_hour', `send:country:${country}`, now, HOUR, l.sendsPerCountryHour),
   hit('sends_per_hour', 'send:all', now, HOUR, l.sendsPerHour),
 ]

@@ -7,7 +7,7 @@ import { hitCounters, type Exceeded } from '../store/counters.ts'
 import { requestCodeInDb, signInInDb, withdrawCodeInDb } from '../store/flows.ts'
 import { newEventRef } from '../events/outbox.ts'
 import { verifyCaptcha } from './captcha.ts'
-import { failedVerifyHits, ipRequestHits, ipVerifyHits, retryAfterSeconds, sendHits, hitOf, type LimitedHit } from './limits.ts'
+import { failedVerifyHits, ipRequestHits, ipVerifyHits, numberSendHits, retryAfterSeconds, sharedSendHits, hitOf, type LimitedHit } from './limits.ts'
 import { generateCode, hashCode } from './otp-code.ts'
 import { normalizePhone } from './phone.ts'
 import { sha256 } from './secrets.ts'
@@ -63,7 +63,8 @@ export async function requestCode(deps: Deps, req: { phone: string; captchaToken
   const testCode = config.otp.testNumbers.get(phone.e164)
   const code = testCode ?? generateCode(config.otp.length)
   const codeHash = await hashCode(secrets.otpKey, phone.e164, code)
-  const hits = sendHits(config.limits, phone.e164, phone.country, now)
+  const numberHits = numberSendHits(config.limits, phone.e164, now)
+  const sharedHits = sharedSendHits(config.limits, phone.country, now)
   const actor = { phoneMasked: maskPhone(phone.e164), ip: caller.ip, requestId: caller.requestId }
   const detail = testCode === undefined ? { provider: sms.name } : { test_number: true }
   const claim = await requestCodeInDb(db, {
@@ -73,7 +74,8 @@ export async function requestCode(deps: Deps, req: { phone: string; captchaToken
     expiresAt: new Date(now.getTime() + config.otp.ttlSeconds * 1000),
     cooldownSeconds: config.otp.resendCooldownSeconds,
     ipHit: config.captcha ? undefined : ipHits[0],
-    sendHits: hits,
+    numberHits,
+    sendHits: sharedHits,
     actor,
     auditDetail: detail,
   })
@@ -85,7 +87,7 @@ export async function requestCode(deps: Deps, req: { phone: string; captchaToken
       retryAfterSeconds: (nextAt - now.getTime()) / 1000,
     })
   }
-  if (claim.outcome === 'limited') throw await limited(deps, caller, 'rate_limited', [...ipHits, ...hits], claim.exceeded, phone.e164)
+  if (claim.outcome === 'limited') throw await limited(deps, caller, 'rate_limited', [...ipHits, numberHits.hour, numberHits.day, ...sharedHits], claim.exceeded, phone.e164)
   if (testCode === undefined) {
     try {
       const sent = await sms.send(phone.e164, smsBody(config.sms.template, code), { country: phone.country })
@@ -94,7 +96,7 @@ export async function requestCode(deps: Deps, req: { phone: string; captchaToken
     } catch (err) {
       const outcome = err instanceof SmsError ? err.kind : 'error'
       deps.metrics.inc('sms_sent_total', { provider: sms.name, country: phone.country, outcome })
-      await withdrawCodeInDb(db, { phone: phone.e164, codeHash, sendHits: hits, now, actor, auditDetail: { provider: sms.name, outcome } })
+      await withdrawCodeInDb(db, { phone: phone.e164, codeHash, numberHits, sendHits: sharedHits, now, actor, auditDetail: { provider: sms.name, outcome } })
       noteSecurityEvent(deps, 'sms_failed', caller, { phone: phone.e164, detail: { provider: sms.name, outcome } })
       throw smsFailure(err)
     }

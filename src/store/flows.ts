@@ -16,10 +16,17 @@ export interface RequestCodeInDb {
   cooldownSeconds: number
   /** The client address's request counter; counted whatever the outcome. */
   ipHit: Hit | undefined
-  /** The send caps: counted only when the code is issued. */
+  /** The number's own send caps, counted on its code row: only when the code is issued. */
+  numberHits: NumberHits
+  /** The send caps numbers share: counted only when the code is issued. */
   sendHits: Hit[]
   actor: AuditActor
   auditDetail: Record<string, unknown>
+}
+
+export interface NumberHits {
+  hour: Hit
+  day: Hit
 }
 
 export type RequestCodeResult =
@@ -33,9 +40,13 @@ const arrays = (hits: Hit[]) => {
   return [c.map((h) => h.key), c.map((h) => h.windowStart.toISOString()), c.map((h) => h.limit)]
 }
 
+/** The number's caps as their key, window start and limit, hour then day. */
+const numberParams = (n: NumberHits) => [n.hour.key, n.hour.windowStart, n.hour.limit, n.day.key, n.day.windowStart, n.day.limit]
+
 // Each step is one prepared call (RawQuery), made on every sign-in.
-const REQUEST_CODE = 'select * from nomisafe_request_code($1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::timestamptz[], $11::integer[], $12, $13, $14, $15)'
-const WITHDRAW_CODE = 'select nomisafe_withdraw_code($1, $2, $3::text[], $4::timestamptz[], $5::integer[], $6, $7, $8, $9, $10)'
+const REQUEST_CODE =
+  'select * from nomisafe_request_code($1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::timestamptz[], $11::integer[], $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)'
+const WITHDRAW_CODE = 'select nomisafe_withdraw_code($1, $2, $3::text[], $4::timestamptz[], $5::integer[], $6, $7, $8, $9, $10, $11, $12)'
 const SIGN_IN = 'select * from nomisafe_sign_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)'
 
 /**
@@ -48,6 +59,7 @@ export async function requestCodeInDb(db: Db, r: RequestCodeInDb): Promise<Reque
     r.phone, r.codeHash, r.now, r.expiresAt, r.cooldownSeconds,
     ip?.key ?? null, ip?.windowStart ?? null, ip?.limit ?? 0,
     ...arrays(r.sendHits),
+    ...numberParams(r.numberHits),
     r.actor.phoneMasked, r.actor.ip ?? null, r.actor.requestId ?? null, JSON.stringify(r.auditDetail),
   ])
   const row = rows[0]!
@@ -59,10 +71,11 @@ export async function requestCodeInDb(db: Db, r: RequestCodeInDb): Promise<Reque
 /** Takes back a code the SMS provider did not deliver, with its send counts, in one round trip. */
 export async function withdrawCodeInDb(
   db: Db,
-  w: { phone: string; codeHash: string; sendHits: Hit[]; now: Date; actor: AuditActor; auditDetail: Record<string, unknown> },
+  w: { phone: string; codeHash: string; numberHits: NumberHits; sendHits: Hit[]; now: Date; actor: AuditActor; auditDetail: Record<string, unknown> },
 ): Promise<void> {
   await rawQuery(db)(WITHDRAW_CODE, [
     w.phone, w.codeHash, ...arrays(w.sendHits),
+    w.numberHits.hour.windowStart, w.numberHits.day.windowStart,
     w.now, w.actor.phoneMasked, w.actor.ip ?? null, w.actor.requestId ?? null, JSON.stringify(w.auditDetail),
   ])
 }

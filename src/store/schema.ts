@@ -13,14 +13,25 @@ export interface UsersTable {
   disabled_at: NullableTimestamp
 }
 
-/** One row per number: its newest code. A new code overwrites the row, killing the older one. */
+/**
+ * One row per number: its newest code, and the number's own counts (db/migrations/0011). A new code
+ * overwrites the code, killing the older one; a withdrawn one leaves no code (nulls) and the counts.
+ */
 export interface OtpCodesTable {
   phone_number: string
-  code_hash: string
-  created_at: Timestamp
-  expires_at: Timestamp
+  code_hash: string | null
+  created_at: NullableTimestamp
+  expires_at: NullableTimestamp
   attempts: ColumnType<number, number | undefined, number>
   used_at: NullableTimestamp
+  /** Codes sent in the hour (and day) window starting at sends_hour_start (sends_day_start). */
+  sends_hour_start: NullableTimestamp
+  sends_hour: ColumnType<number, number | undefined, number>
+  sends_day_start: NullableTimestamp
+  sends_day: ColumnType<number, number | undefined, number>
+  /** Wrong codes in the hour window starting at fails_start, across all the number's codes. */
+  fails_start: NullableTimestamp
+  fails: ColumnType<number, number | undefined, number>
 }
 
 /** One row per sign-in. The refresh token is known only by the hash of its jti. */

@@ -194,6 +194,26 @@ describe('ceilings against SMS pumping', () => {
     expect((await request(t, phone)).status).toBe(202)
   })
 
+  it("keeps the number's earlier sends counted when the provider fails a later code", async () => {
+    let fail = false
+    const sms: SmsProvider = {
+      name: 'switchable',
+      async send() {
+        if (fail) throw new SmsError('unavailable', 'down')
+        return { id: 'x' }
+      },
+    }
+    const t = await testApp(conn, { clock: fakeClock(START), sms, env: { ...open, LIMIT_SENDS_PER_NUMBER_HOUR: '2' } })
+    const [phone] = numbers(1) as [string]
+    expect((await request(t, phone)).status).toBe(202)
+    fail = true
+    expect((await request(t, phone)).status).toBe(503)
+    fail = false
+    // The failed code is not counted; the first one still is.
+    expect((await request(t, phone)).status).toBe(202)
+    expect429(await request(t, phone), 'rate_limited', 3600)
+  })
+
   it('lets 0 turn a cap off', async () => {
     const t = await testApp(conn, {
       clock: fakeClock(START),
@@ -444,7 +464,7 @@ describe('caps of 10,000 or more, counted over several rows', () => {
       for (const phone of numbers(20)) {
         const issued = await sql<{ outcome: string }>`select * from nomisafe_request_code(${phone}, 'hash', ${ts(1000)}, ${ts(301_000)}, 60,
           'ip:req', ${windowStart}, 1000000, array['send:all:3600'], array[${windowStart}]::timestamptz[], array[1000000],
-          '+1***', '192.0.2.1', null, '{}')`.execute(trx)
+          'number:hour', ${windowStart}, 3, 'number:day', ${windowStart}, 10, '+1***', '192.0.2.1', null, '{}')`.execute(trx)
         const signed = await sql<{ outcome: string }>`select * from nomisafe_sign_in(${phone}, 'hash', ${ts(2000)}, 5,
           'ip:ver', ${windowStart}, 1000000, ${'fail:' + phone}, ${windowStart}, 10,
           ${crypto.randomUUID()}, 'jti', ${ts(86_400_000)}, null, null, '+1***', '192.0.2.1', null)`.execute(trx)
@@ -466,6 +486,20 @@ describe('caps of 10,000 or more, counted over several rows', () => {
 })
 
 describe('pruning', () => {
+  it("deletes a number's row once its code and its counts' windows are a day over, a withdrawn code's too", async () => {
+    const { sms } = flakySms()
+    const t = await testApp(conn, { clock: fakeClock(START), sms, env: { ...open, LIMIT_SENDS_PER_NUMBER_DAY: '5' } })
+    const [a] = numbers(1) as [string]
+    expect((await request(t, a)).status).toBe(503)
+    // No code is left, but the row holds the number's counts while their day lasts.
+    t.clock.advance(86400_000)
+    expect(await pruneOld(conn.db, t.clock.now(), { auditRetentionDays: 90 })).toMatchObject({ codes: 0 })
+    expect(await conn.db.selectFrom('otp_codes').select('phone_number').execute()).toEqual([{ phone_number: a }])
+    t.clock.advance(2 * 86400_000)
+    expect(await pruneOld(conn.db, t.clock.now(), { auditRetentionDays: 90 })).toMatchObject({ codes: 1 })
+    expect(await conn.db.selectFrom('otp_codes').select('phone_number').execute()).toEqual([])
+  })
+
   it('deletes old counters, codes and ended sessions, and keeps what limits still read', async () => {
     const t = await testApp(conn, { clock: fakeClock(START), env: open })
     const [a] = numbers(1) as [string]

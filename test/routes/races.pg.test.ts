@@ -32,6 +32,28 @@ describe('racing requests on one PostgreSQL', () => {
     expect(t.sms.sent).toHaveLength(1)
   })
 
+  // The number's caps are checked and counted on its code row, under the row's lock (migration 0011).
+  it('sends exactly the hourly cap of one number when its requests race with no cooldown', async () => {
+    const t = await testApp(conn, { env: { OTP_RESEND_COOLDOWN_SECONDS: '0', LIMIT_SENDS_PER_NUMBER_HOUR: '3', LIMIT_REQUESTS_PER_IP_HOUR: '0' } })
+    const answers = await Promise.all(Array.from({ length: 20 }, () => post(t.app, '/api/auth/otp/request/', { phone_number: PHONE })))
+    const statuses = answers.map((a) => a.status)
+    expect(statuses.filter((s) => s === 202)).toHaveLength(3)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(17)
+    expect(t.sms.sent).toHaveLength(3)
+  })
+
+  it('judges exactly the failure budget of one number when wrong codes race, and then refuses the right one', async () => {
+    const t = await testApp(conn, { env: { OTP_MAX_ATTEMPTS: '20', LIMIT_FAILED_VERIFIES_PER_NUMBER_HOUR: '4', LIMIT_VERIFIES_PER_IP_HOUR: '0' } })
+    await post(t.app, '/api/auth/otp/request/', { phone_number: PHONE })
+    const otp = t.sms.codeFor(PHONE)
+    const wrongOtp = otp === '000000' ? '111111' : '000000'
+    const answers = await Promise.all(Array.from({ length: 16 }, () => post(t.app, '/api/auth/otp/verify/', { phone_number: PHONE, otp: wrongOtp })))
+    const statuses = answers.map((a) => a.status)
+    expect(statuses.filter((s) => s === 400)).toHaveLength(4)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(12)
+    expect((await post(t.app, '/api/auth/otp/verify/', { phone_number: PHONE, otp })).status).toBe(429)
+  })
+
   async function signedIn(t: TestApp) {
     await post(t.app, '/api/auth/otp/request/', { phone_number: PHONE })
     return (await post(t.app, '/api/auth/otp/verify/', { phone_number: PHONE, otp: t.sms.codeFor(PHONE) })).body
