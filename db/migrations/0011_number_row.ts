@@ -269,7 +269,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         end if;
         sent_at := null;
 
-        -- User, session, user.created event and audit row in one statement, as in 0010.
+        -- User, session and audit row in one statement, as in 0010.
         with u as (
           insert into users as u (phone_number, created_at, last_login_at) values (p_phone, p_now, p_now)
             on conflict (phone_number) do update
@@ -278,13 +278,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         ), session as (
           insert into sessions (id, user_id, refresh_jti_hash, created_at, expires_at)
             select p_session_id, u.id, p_refresh_jti_hash, p_now, p_session_expires_at from u where u.disabled_at is null
-        ), event as (
-          insert into events (id, type, payload, created_at, next_attempt_at, give_up_at)
-            select p_event_id, 'user.created',
-                   '{"type":"user.created","timestamp":"' || to_char(p_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-                     || '","data":{"id":' || u.id || ',"phone_number":' || to_json(p_phone)::text || '}}',
-                   p_now, p_now, p_event_give_up_at
-              from u where p_event_id is not null and u.created and u.disabled_at is null
         ), audit as (
           insert into audit_events (at, type, user_id, phone_masked, ip, request_id, detail)
             select p_now, case when u.disabled_at is null then 'signed_in' else 'verify_failed' end, u.id, p_phone_masked, p_ip, p_request_id,
@@ -295,6 +288,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         select u.id, u.disabled_at, u.created into user_id, v_disabled, created from u;
         if v_disabled is not null then
           outcome := 'disabled'; created := false;
+        elsif created and p_event_id is not null then
+          -- The user.created event, when events are on: its own statement, only for a new user.
+          insert into events (id, type, payload, created_at, next_attempt_at, give_up_at)
+            values (p_event_id, 'user.created',
+                    '{"type":"user.created","timestamp":"' || to_char(p_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+                      || '","data":{"id":' || user_id || ',"phone_number":' || to_json(p_phone)::text || '}}',
+                    p_now, p_now, p_event_give_up_at);
         end if;
       end;
 
