@@ -1,9 +1,10 @@
 // The --scale data set: a database migrated by the service itself, then 1,000,000 users (each with
-// a session), 1,000,000 old codes and 1,000,000 rate-limit counter rows, made with INSERT … SELECT
-// generate_series. Built once as a template; every round clones it (CREATE DATABASE … TEMPLATE).
+// a session), 1,000,000 old codes (each row with its number's send and failure counts, migration
+// 0011) and 1,000,000 per-address counter rows, made with INSERT … SELECT generate_series. Built
+// once as a template; every round clones it (CREATE DATABASE … TEMPLATE).
 //
-// Everything is recent enough that the service's pruning (counters older than two days, codes
-// expired a day ago) would not touch it: it is the state of a busy day. The numbers are +1 302 …,
+// Everything is recent enough that the service's pruning (counters older than two days, numbers'
+// rows a day past their code and counts) would not touch it: it is the state of a busy day. The numbers are +1 302 …,
 // an area code the flows never use, so every flow still signs in a new user.
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
