@@ -30,17 +30,17 @@ function expect429(res: { status: number; headers: Headers; body: any }, code: s
   expect(res.headers.get('retry-after')).toBe(String(retryAfter))
 }
 
-/** An SMS provider that fails until `recover()`. */
-function flakySms() {
-  let fail = true
+/** An SMS provider that fails until `recover()` (from the start unless told otherwise), and again after `fail()`. */
+function flakySms(failing = true) {
+  let down = failing
   const sms: SmsProvider = {
     name: 'flaky',
     async send() {
-      if (fail) throw new SmsError('unavailable', 'down')
+      if (down) throw new SmsError('unavailable', 'down')
       return { id: 'x' }
     },
   }
-  return { sms, recover: () => (fail = false) }
+  return { sms, recover: () => (down = false), fail: () => (down = true) }
 }
 
 const open = { OTP_RESEND_COOLDOWN_SECONDS: '0', LIMIT_REQUESTS_PER_IP_HOUR: '0', LIMIT_VERIFIES_PER_IP_HOUR: '0' }
@@ -195,20 +195,13 @@ describe('ceilings against SMS pumping', () => {
   })
 
   it("keeps the number's earlier sends counted when the provider fails a later code", async () => {
-    let fail = false
-    const sms: SmsProvider = {
-      name: 'switchable',
-      async send() {
-        if (fail) throw new SmsError('unavailable', 'down')
-        return { id: 'x' }
-      },
-    }
+    const { sms, recover, fail } = flakySms(false)
     const t = await testApp(conn, { clock: fakeClock(START), sms, env: { ...open, LIMIT_SENDS_PER_NUMBER_HOUR: '2' } })
     const [phone] = numbers(1) as [string]
     expect((await request(t, phone)).status).toBe(202)
-    fail = true
+    fail()
     expect((await request(t, phone)).status).toBe(503)
-    fail = false
+    recover()
     // The failed code is not counted; the first one still is.
     expect((await request(t, phone)).status).toBe(202)
     expect429(await request(t, phone), 'rate_limited', 3600)
