@@ -9,7 +9,8 @@ import { type Kysely, sql } from 'kysely'
 //
 // A withdrawn code (the SMS provider refused it) leaves the row without a code, no longer deleted:
 // code_hash, created_at and expires_at become null, so it neither works nor holds the cooldown, and
-// its counts stay. The counts of the windows in progress are carried over from rate_counters.
+// its counts stay. The counts of the windows in progress are carried over from rate_counters, and
+// the previous signatures of the code request and the withdrawal stay, as wrappers (below).
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     alter table otp_codes
@@ -42,7 +43,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     await sql`delete from rate_counters where key like ${`${prefix}%${suffix}`}`.execute(db)
   }
 
-  await sql`drop function nomisafe_request_code(text, text, timestamptz, timestamptz, integer, text, timestamptz, integer, text[], timestamptz[], integer[], text, text, text, text)`.execute(db)
   await sql`
     create function nomisafe_request_code(
       p_phone text, p_code_hash text, p_now timestamptz, p_expires_at timestamptz, p_cooldown_seconds integer,
@@ -164,15 +164,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         outcome := 'cooldown'; last_sent_at := v_row.created_at;
       elsif p_hour_limit > 0 and v_row.sends_hour_start = p_hour_window and v_row.sends_hour >= p_hour_limit then
         outcome := 'limited'; limit_key := p_hour_key; limit_window := p_hour_window;
-      else
+      elsif p_day_limit > 0 and v_row.sends_day_start = p_day_window and v_row.sends_day >= p_day_limit then
         outcome := 'limited'; limit_key := p_day_key; limit_window := p_day_window;
+      else
+        -- The row changed since it refused (a racing request's code was withdrawn): wait a cooldown.
+        outcome := 'cooldown'; last_sent_at := coalesce(v_row.created_at, p_now);
       end if;
       return next;
     end
     $fn$
   `.execute(db)
 
-  await sql`drop function nomisafe_withdraw_code(text, text, text[], timestamptz[], integer[], timestamptz, text, text, text, text)`.execute(db)
   await sql`
     create function nomisafe_withdraw_code(
       p_phone text, p_code_hash text, p_keys text[], p_windows timestamptz[], p_limits integer[],
@@ -300,6 +302,48 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
       return next;
     end
+    $fn$
+  `.execute(db)
+
+  // The previous signatures stay, as wrappers, for instances of the previous release still running
+  // during a rolling deploy: they pass the number's caps (send:number:…, in the same arrays as the
+  // shared ones before) to the functions above, so those requests are counted on the row too.
+  await sql`
+    create or replace function nomisafe_request_code(
+      p_phone text, p_code_hash text, p_now timestamptz, p_expires_at timestamptz, p_cooldown_seconds integer,
+      p_ip_key text, p_ip_window timestamptz, p_ip_limit integer,
+      p_keys text[], p_windows timestamptz[], p_limits integer[],
+      p_phone_masked text, p_ip text, p_request_id text, p_audit_detail text
+    ) returns table (outcome text, limit_key text, limit_window timestamptz, last_sent_at timestamptz)
+    language sql as $fn$
+      with t as (select * from unnest(p_keys, p_windows, p_limits) as t(k, w, l)),
+      shared as (
+        select coalesce(array_agg(t.k order by t.k), '{}') as k, coalesce(array_agg(t.w order by t.k), '{}') as w,
+               coalesce(array_agg(t.l order by t.k), '{}') as l
+          from t where t.k not like 'send:number:%'
+      ),
+      hour as (select t.k, t.w, t.l from t where t.k like 'send:number:%:3600'),
+      day as (select t.k, t.w, t.l from t where t.k like 'send:number:%:86400')
+      select r.* from shared
+        left join hour on true left join day on true,
+        lateral nomisafe_request_code(p_phone, p_code_hash, p_now, p_expires_at, p_cooldown_seconds, p_ip_key, p_ip_window, p_ip_limit,
+          shared.k, shared.w, shared.l, hour.k, hour.w, coalesce(hour.l, 0), day.k, day.w, coalesce(day.l, 0),
+          p_phone_masked, p_ip, p_request_id, p_audit_detail) as r
+    $fn$
+  `.execute(db)
+  await sql`
+    create or replace function nomisafe_withdraw_code(
+      p_phone text, p_code_hash text, p_keys text[], p_windows timestamptz[], p_limits integer[],
+      p_now timestamptz, p_phone_masked text, p_ip text, p_request_id text, p_audit_detail text
+    ) returns void
+    language sql as $fn$
+      select nomisafe_withdraw_code(p_phone, p_code_hash,
+        coalesce(array(select t.k from unnest(p_keys) as t(k) where t.k not like 'send:number:%' order by t.k), '{}'),
+        coalesce(array(select t.w from unnest(p_keys, p_windows) as t(k, w) where t.k not like 'send:number:%' order by t.k), '{}'),
+        coalesce(array(select t.l from unnest(p_keys, p_limits) as t(k, l) where t.k not like 'send:number:%' order by t.k), '{}'),
+        (select t.w from unnest(p_keys, p_windows) as t(k, w) where t.k like 'send:number:%:3600'),
+        (select t.w from unnest(p_keys, p_windows) as t(k, w) where t.k like 'send:number:%:86400'),
+        p_now, p_phone_masked, p_ip, p_request_id, p_audit_detail)
     $fn$
   `.execute(db)
 

@@ -64,4 +64,27 @@ describe('migration 0011: the number\u2019s counts onto its code row', () => {
     expect((await post(t.app, '/api/auth/otp/verify/', { phone_number: B, otp: code === '000000' ? '111111' : '000000' })).status).toBe(400)
     expect((await post(t.app, '/api/auth/otp/verify/', { phone_number: B, otp: code })).status).toBe(429)
   })
+
+  it('still answers the previous release\'s calls, for instances not yet replaced in a rolling deploy', async () => {
+    const C = '+12015550103'
+    const hour = new Date('2026-03-02T11:00:00Z')
+    const at = (ms: number) => new Date(hour.getTime() + ms)
+    // The previous signature: the number's caps in the same arrays as the shared ones, sorted by key.
+    const request = (now: Date) =>
+      sql<{ outcome: string; limit_key: string | null }>`select * from nomisafe_request_code(${C}, 'h', ${now}, ${at(3_600_000)}, 0,
+        'request:ip:192.0.2.9:3600', ${hour}, 0,
+        array['send:all:3600', ${`send:number:${C}:3600`}, ${`send:number:${C}:86400`}],
+        array[${hour}, ${hour}, ${DAY}]::timestamptz[], array[1000, 2, 10], '+1***', '192.0.2.9', null, '{}')`.execute(conn.db)
+    expect((await request(at(1000))).rows[0]).toMatchObject({ outcome: 'issued' })
+    await sql`select nomisafe_withdraw_code(${C}, 'h', array['send:all:3600', ${`send:number:${C}:3600`}, ${`send:number:${C}:86400`}],
+      array[${hour}, ${hour}, ${DAY}]::timestamptz[], array[1000, 2, 10], ${at(2000)}, '+1***', '192.0.2.9', null, '{}')`.execute(conn.db)
+    expect((await request(at(3000))).rows[0]).toMatchObject({ outcome: 'issued' })
+    expect((await request(at(4000))).rows[0]).toMatchObject({ outcome: 'issued' })
+    // Two sent, one withdrawn: the hour cap of 2 is reached on the number's row.
+    expect((await request(at(5000))).rows[0]).toMatchObject({ outcome: 'limited', limit_key: `send:number:${C}:3600` })
+    const row = await conn.db.selectFrom('otp_codes').selectAll().where('phone_number', '=', C).executeTakeFirstOrThrow()
+    expect(row).toMatchObject({ sends_hour_start: hour, sends_hour: 2, sends_day: 2 })
+    const all = await sql<{ n: number }>`select sum(count)::int as n from rate_counters where key = 'send:all:3600' and window_start = ${hour}`.execute(conn.db)
+    expect(all.rows[0]!.n).toBe(2)
+  })
 })
