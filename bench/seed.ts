@@ -4,8 +4,8 @@
 // once as a template; every round clones it (CREATE DATABASE … TEMPLATE).
 //
 // Everything is recent enough that the service's pruning (counters older than two days, numbers'
-// rows a day past their code and counts) would not touch it: it is the state of a busy day. The numbers are +1 302 …,
-// an area code the flows never use, so every flow still signs in a new user.
+// rows a day past their code and counts) would not touch it: it is the state of a busy day. The
+// numbers are +1 302 …, an area code the flows never use, so every flow still signs in a new user.
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import postgres from 'postgres'
