@@ -66,7 +66,7 @@ export interface SigningKeysTable {
 }
 
 export interface RateCountersTable {
-  /** What is counted and for whom, e.g. "send:number:+12015550123". */
+  /** What is counted and for whom, e.g. "send:country:US:3600" (a number's own counts are on its otp_codes row). */
   key: string
   window_start: Timestamp
   count: number
