@@ -145,6 +145,7 @@ class Bench {
     if (where.database) env.DATABASE_URL = this.pg!.urlOf(where.database)
     if (t.floor) return env
     Object.assign(env, serviceEnv(this.o), { SERVER_SECRET: this.secret, SMS_PROVIDER: 'twilio', PRUNE_INTERVAL_SECONDS: '3600' })
+    if (t.limitsOff) for (const k of Object.keys(env)) if (k.startsWith('LIMIT_')) env[k] = '0'
     if ('cmd' in command && command.cmd === process.execPath) Object.assign(env, startEnv())
     if (where.dataDir) env.DATA_DIR = where.dataDir
     return env
@@ -481,6 +482,13 @@ function verdicts(summaries: Summary[], results: RoundResult[], o: Options): str
     out.push(
       `  - CPU per flow, server + PostgreSQL (the figure other load on the machine disturbs least): ${f(cpu(node), 2)} ms vs the floor's ${f(cpu(floor), 2)} ms = ${(cpu(node) / cpu(floor)).toFixed(2)}×`,
     )
+    const off = by('node-pg-no-limits')
+    const limitsCost = pairedRatio(results, 'node-pg', 'node-pg-no-limits')
+    if (off?.ratioToFloor !== undefined && limitsCost !== undefined) {
+      out.push(
+        `  - What the limits cost: node-pg ran at ${limitsCost.toFixed(2)}× the flows/s of node-pg-no-limits, the same service with every abuse limit off, which ran at ${off.ratioToFloor.toFixed(2)}× the floor (medians of the rounds' ratios)`,
+      )
+    }
     const v = node.verify.p99 / floor.verify.p99
     out.push(`- Verify p99 ≤ 1.2× floor's: ${f(node.verify.p99)} ms vs ${f(floor.verify.p99)} ms = ${v.toFixed(2)}× — ${missedBy(v, 1.2, false)}`)
   }

@@ -16,6 +16,8 @@ export interface Target {
   /** Pre-loaded with the --scale data set (1,000,000 users, codes, counters, sessions). */
   scale?: boolean
   floor?: boolean
+  /** Every abuse limit set to 0 (off): the same service, to show what the limits cost. */
+  limitsOff?: boolean
   /** The command, or why it cannot run here. */
   command(nodeFlags: string[]): { cmd: string; args: string[] } | { missing: string }
 }
@@ -72,6 +74,13 @@ export const TARGETS: Target[] = [
     label: 'Node + PostgreSQL, every limit on, 1M users/codes/counters',
     database: 'postgres',
     scale: true,
+    command: node('src/runtime/node.ts'),
+  },
+  {
+    id: 'node-pg-no-limits',
+    label: 'Node + PostgreSQL, every abuse limit off (what the limits cost)',
+    database: 'postgres',
+    limitsOff: true,
     command: node('src/runtime/node.ts'),
   },
   { id: 'node-pglite', label: 'Node + embedded PGlite, every limit on', database: 'embedded', command: node('src/runtime/node.ts') },
